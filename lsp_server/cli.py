@@ -1,0 +1,355 @@
+"""`passpilot optimize | bench | serve`.
+
+Exit codes: 0 success, 2 bad input (reported as `file:line:col: message`), 3 no usable `opt`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+from .compiler import OptNotFound
+from .engine import (
+    SOURCE_NAMES,
+    EngineSettings,
+    FunctionResult,
+    UnknownFunction,
+    assemble,
+    standalone_functions,
+    write_back,
+)
+from .ir import InvalidIR, IRError
+
+EXIT_OK, EXIT_BAD_INPUT, EXIT_NO_OPT = 0, 2, 3
+DEFAULT_SOURCES = "model,coreset,search"
+
+
+class BadInput(Exception):
+    pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="passpilot: %(message)s")
+    if args.command == "serve":
+        from .server import serve
+
+        return serve(args.tcp)
+    try:
+        sources = _sources(args.sources)
+    except BadInput as error:
+        parser.error(str(error))
+    try:
+        if args.command == "optimize":
+            return _optimize(args, sources)
+        return _bench(args, sources)
+    except OptNotFound as error:
+        print(f"passpilot: {error}", file=sys.stderr)
+        return EXIT_NO_OPT
+    except BadInput as error:
+        print(str(error), file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="passpilot", description="Compiler-verified size optimization of LLVM IR.")
+    parser.add_argument("--version", action="version", version=f"passpilot {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def engine_options(sub: argparse.ArgumentParser, budget: int) -> None:
+        sub.add_argument("--budget", type=_non_negative, default=budget, help="opt calls per function beyond -Oz")
+        sub.add_argument("--sources", default=DEFAULT_SOURCES, help=f"comma-separated, from {','.join(SOURCE_NAMES)}")
+        sub.add_argument("--model", default="", help="GGUF model path, or 'none' (default: the shipped model)")
+        sub.add_argument("--profile", default="passpilot", choices=["passpilot", "llm-compiler-ftd"], help="prompt profile")
+        sub.add_argument("--samples", type=_positive, default=4, help="model answers per function")
+        sub.add_argument("--gpu-layers", type=int, default=0, help="model layers offloaded to the GPU (-1: all)")
+        sub.add_argument("--opt", default="", help="the opt executable (default: PASSPILOT_OPT, else newest on PATH)")
+        sub.add_argument("--jobs", type=_non_negative, default=0, help="parallel opt processes (default: all cores)")
+        sub.add_argument("--timeout", type=float, default=20.0, help="seconds before an opt run counts as hung")
+        sub.add_argument("--json", action="store_true", help="machine-readable output")
+
+    optimize = commands.add_parser("optimize", help="optimize the functions of a .ll file")
+    optimize.add_argument("file", type=Path)
+    optimize.add_argument("-o", "--output", type=Path, help="write the rewritten module here ('-' for stdout)")
+    optimize.add_argument("--function", action="append", dest="functions", metavar="NAME", help="only these functions")
+    optimize.add_argument("--no-cache", action="store_true", help="do not read or write the result cache")
+    optimize.add_argument("--cache-dir", default="", help="result cache folder (default: the platform cache dir)")
+    engine_options(optimize, budget=10)
+
+    bench = commands.add_parser("bench", help="measure the engine on every .ll file under a folder")
+    bench.add_argument("directory", type=Path)
+    bench.add_argument("--limit", type=_non_negative, default=0, help="only the first N functions (sorted by path)")
+    bench.add_argument("--cache", action="store_true", help="use the result cache (off: times are real opt runs)")
+    engine_options(bench, budget=10)
+
+    serve = commands.add_parser("serve", help="run the language server")
+    serve.add_argument("--stdio", action="store_true", help="talk over stdin/stdout (the default)")
+    serve.add_argument("--tcp", metavar="HOST:PORT", help="listen on a TCP address instead of stdio")
+    return parser
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def _sources(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in SOURCE_NAMES]
+    if unknown:
+        raise BadInput(f"unknown source(s) {', '.join(unknown)}; choose from {', '.join(SOURCE_NAMES)}")
+    return names
+
+
+def _settings(args, *, use_cache: bool, cache_dir: str = "") -> EngineSettings:
+    model = args.model
+    if "model" not in _sources(args.sources):
+        model = "none"
+    return EngineSettings(
+        opt_path=args.opt,
+        model_path=model,
+        model_profile=args.profile,
+        samples=args.samples,
+        gpu_layers=args.gpu_layers,
+        cache_dir=cache_dir,
+        use_cache=use_cache,
+        jobs=args.jobs,
+        timeout=args.timeout,
+    )
+
+
+def read_ir(path: Path) -> str:
+    """The text of a .ll file, or BadInput with a `file:line:col: message`."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise BadInput(f"{path}: cannot read: {error.strerror or error}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start)
+        column = error.start - (data.rfind(b"\n", 0, error.start) + 1)
+        raise BadInput(f"{path}:{line + 1}:{column + 1}: invalid UTF-8 byte 0x{data[error.start]:02x}; LLVM IR text must be UTF-8") from None
+    if not text.strip():
+        raise BadInput(f"{path}:1:1: the file is empty; expected LLVM IR text")
+    return text
+
+
+def _located(path: Path, errors: list[IRError]) -> str:
+    return "\n".join(error.format(str(path)) for error in errors)
+
+
+def _optimize(args, sources: list[str]) -> int:
+    text = read_ir(args.file)
+    try:
+        _, functions = standalone_functions(text, args.functions)
+    except InvalidIR as invalid:
+        raise BadInput(_located(args.file, invalid.errors)) from None
+    except UnknownFunction as error:
+        raise BadInput(f"{args.file}: {error}") from None
+    assembly = assemble(_settings(args, use_cache=not args.no_cache, cache_dir=args.cache_dir))
+    for warning in assembly.warnings:
+        print(f"passpilot: {warning}", file=sys.stderr)
+    optimizer = assembly.optimizer
+    try:
+        results = optimizer.optimize_all(functions, budget=args.budget, sources=sources)
+        module = write_back(optimizer, text, results)
+    finally:
+        optimizer.close()
+    rows = [_row(outcome.result, outcome.verified) for outcome in module.outcomes]
+    report = {
+        "opt": {"path": optimizer.opt.path, "version": optimizer.opt.version},
+        "model": assembly.model_identity,
+        "budget": args.budget,
+        "sources": sources,
+        "functions": rows,
+        "totals": _totals(rows),
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        _print_table(report)
+    if args.output:
+        if str(args.output) == "-":
+            sys.stdout.write(module.text)
+        else:
+            args.output.write_text(module.text)
+    return EXIT_OK
+
+
+def _row(result: FunctionResult, verified: bool) -> dict:
+    best = result.best
+    prediction = result.model_prediction
+    return {
+        "name": result.name,
+        "original": result.original,
+        "oz": result.oz.count,
+        "best": best.count if best else None,
+        "passes": best.passes if best else None,
+        "source": best.source if best else None,
+        "verified": verified,
+        "optnone_removed": result.function.optnone_removed,
+        "opt_calls": result.opt_calls,
+        "failed": [{"passes": m.passes, "source": m.source, "error": m.error} for m in result.measurements if not m.ok],
+        "predicted": (
+            {"original": prediction.predicted_before, "best": prediction.predicted_after, "passes": prediction.passes}
+            if prediction
+            else None
+        ),
+    }
+
+
+def _totals(rows: list[dict]) -> dict:
+    measured = [r for r in rows if r["oz"] is not None and r["best"] is not None]
+    oz = sum(r["oz"] for r in measured)
+    best = sum(r["best"] for r in measured)
+    return {
+        "functions": len(rows),
+        "original": sum(r["original"] for r in rows),
+        "oz": oz,
+        "best": best,
+        "gain_vs_oz_percent": round(100.0 * (oz - best) / oz, 3) if oz else 0.0,
+        "improved_functions": sum(1 for r in measured if r["best"] < r["oz"]),
+    }
+
+
+def _print_table(report: dict) -> None:
+    rows = report["functions"]
+    width = max([len("function"), *(len(r["name"]) for r in rows)])
+    print(f"opt {report['opt']['version']} ({report['opt']['path']})" + (f", model {report['model']}" if report["model"] else ""))
+    print(f"{'function':<{width}}  {'original':>8}  {'-Oz':>6}  {'best':>6}  {'vs -Oz':>7}  {'source':<8}  passes")
+    for r in rows:
+        change = f"{100.0 * (r['best'] - r['oz']) / r['oz']:+.1f}%" if r["oz"] and r["best"] is not None else "n/a"
+        mark = "" if r["verified"] else "  (not written back)"
+        print(
+            f"{r['name']:<{width}}  {r['original']:>8}  {_figure(r['oz']):>6}  {_figure(r['best']):>6}  {change:>7}  "
+            f"{r['source'] or '-':<8}  {r['passes'] or '-'}{mark}"
+        )
+    t = report["totals"]
+    print(
+        f"{'total':<{width}}  {t['original']:>8}  {t['oz']:>6}  {t['best']:>6}  {-t['gain_vs_oz_percent']:>+6.1f}%  "
+        f"{t['improved_functions']} of {t['functions']} functions smaller than -Oz"
+    )
+
+
+def _figure(value) -> str:
+    return "-" if value is None else str(value)
+
+
+def _bench(args, sources: list[str]) -> int:
+    files = sorted(args.directory.rglob("*.ll"))
+    if not files:
+        raise BadInput(f"{args.directory}: no .ll files found")
+    assembly = assemble(_settings(args, use_cache=args.cache))
+    for warning in assembly.warnings:
+        print(f"passpilot: {warning}", file=sys.stderr)
+    optimizer = assembly.optimizer
+    rows, seconds, skipped = [], [], []
+    model_candidates = model_valid = 0
+    errors_before, errors_after = [], []
+    try:
+        for path in files:
+            try:
+                _, functions = standalone_functions(read_ir(path))
+            except (BadInput, InvalidIR) as error:
+                skipped.append(f"{path}: {error}")
+                continue
+            for function in functions:
+                if args.limit and len(rows) >= args.limit:
+                    break
+                started = time.perf_counter()
+                result = optimizer.optimize(function, budget=args.budget, sources=sources)
+                seconds.append(time.perf_counter() - started)
+                rows.append(_row(result, verified=result.best is not None))
+                for m in result.measurements:
+                    if m.source != "model":
+                        continue
+                    model_candidates += 1
+                    model_valid += not m.rejected
+                    if m.predicted_before is not None:
+                        errors_before.append(abs(m.predicted_before - result.original))
+                    if m.predicted_after is not None and m.ok:
+                        errors_after.append(abs(m.predicted_after - m.count))
+            if args.limit and len(rows) >= args.limit:
+                break
+    finally:
+        optimizer.close()
+    totals = _totals(rows)
+    report = {
+        "directory": str(args.directory),
+        "opt": {"path": optimizer.opt.path, "version": optimizer.opt.version},
+        "model": assembly.model_identity,
+        "budget": args.budget,
+        "sources": sources,
+        "jobs": optimizer.jobs,
+        "totals": totals,
+        "seconds_per_function": {
+            "p50": round(_percentile(seconds, 50), 4),
+            "p95": round(_percentile(seconds, 95), 4),
+            "mean": round(statistics.fmean(seconds), 4) if seconds else 0.0,
+        },
+        "model_answers": (
+            {
+                "answers": model_candidates,
+                "valid_share": round(model_valid / model_candidates, 4),
+                "mae_original": round(statistics.fmean(errors_before), 3) if errors_before else None,
+                "mae_best": round(statistics.fmean(errors_after), 3) if errors_after else None,
+            }
+            if model_candidates
+            else None
+        ),
+        "skipped_files": skipped,
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        s = report["seconds_per_function"]
+        print(f"passpilot bench {args.directory}: {totals['functions']} functions, budget {args.budget}, sources {','.join(sources)}")
+        print(f"  opt {optimizer.opt.version}, {optimizer.jobs} jobs" + (f", model {assembly.model_identity}" if assembly.model_identity else ""))
+        print(f"  instructions: original {totals['original']}, -Oz {totals['oz']}, best {totals['best']}")
+        print(f"  gain vs -Oz: {totals['gain_vs_oz_percent']:.2f}% ({totals['improved_functions']} functions improved)")
+        print(f"  time per function: p50 {s['p50']:.3f} s, p95 {s['p95']:.3f} s, mean {s['mean']:.3f} s")
+        if report["model_answers"]:
+            m = report["model_answers"]
+            print(f"  model answers: {m['answers']}, valid {100 * m['valid_share']:.1f}%, MAE original {m['mae_original']}, MAE best {m['mae_best']}")
+        for line in skipped:
+            print(f"  skipped {line}")
+    return EXIT_OK
+
+
+def _percentile(values: list[float], percent: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(percent / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def run() -> int:
+    """Console entry point: a closed pipe (`passpilot ... | head`) ends quietly."""
+    try:
+        return main()
+    except BrokenPipeError:
+        sys.stderr.close()
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(run())

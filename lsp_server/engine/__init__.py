@@ -1,0 +1,40 @@
+"""The optimization engine: candidate sources, measurement through `opt`, choice, write-back."""
+
+from .cache import ResultCache, default_cache_dir
+from .factory import Assembly, EngineSettings, assemble
+from .module import (
+    FunctionOutcome,
+    ModuleOptimization,
+    UnknownFunction,
+    choice,
+    optimize_module,
+    standalone_functions,
+    write_back,
+)
+from .optimizer import Cancelled, FunctionResult, Measurement, Optimizer
+from .sources import OZ, SOURCE_NAMES, Candidate, CoresetSource, ModelSource, RandomSearchSource
+
+__all__ = [
+    "OZ",
+    "SOURCE_NAMES",
+    "Assembly",
+    "Cancelled",
+    "Candidate",
+    "CoresetSource",
+    "EngineSettings",
+    "FunctionOutcome",
+    "FunctionResult",
+    "Measurement",
+    "ModelSource",
+    "ModuleOptimization",
+    "Optimizer",
+    "RandomSearchSource",
+    "ResultCache",
+    "UnknownFunction",
+    "assemble",
+    "choice",
+    "default_cache_dir",
+    "optimize_module",
+    "standalone_functions",
+    "write_back",
+]

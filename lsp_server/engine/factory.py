@@ -1,0 +1,77 @@
+"""Assembling an optimizer from settings: `opt`, cache, and the candidate sources that are available."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..compiler import OptTool, find_opt, load_vocabulary
+from .cache import ResultCache
+from .optimizer import Optimizer
+from .sources import CandidateSource, ModelSource, RandomSearchSource, default_coreset, models_dir
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL_FILE = "passpilot.gguf"
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    opt_path: str = ""
+    model_path: str = ""  # "" -> the shipped model, "none" -> no model
+    model_profile: str = "passpilot"
+    samples: int = 4
+    gpu_layers: int = 0
+    cache_dir: str = ""
+    use_cache: bool = True
+    jobs: int = 0
+    timeout: float = 20.0
+
+
+@dataclass
+class Assembly:
+    optimizer: Optimizer
+    model_identity: str | None = None
+    model_path: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def resolve_model_path(setting: str) -> Path | None:
+    if setting.strip().lower() == "none":
+        return None
+    if setting:
+        return Path(setting).expanduser()
+    shipped = models_dir() / DEFAULT_MODEL_FILE
+    return shipped if shipped.is_file() else None
+
+
+def load_model_source(settings: EngineSettings, known_passes) -> tuple[CandidateSource | None, str | None, list[str]]:
+    path = resolve_model_path(settings.model_path)
+    if path is None:
+        return None, None, []
+    try:
+        from ..model import ModelError, load_proposer
+    except ImportError as error:
+        return None, None, [f"model support is not installed ({error}); `pip install 'passpilot[model]'`"]
+    try:
+        proposer = load_proposer(
+            path, profile=settings.model_profile, gpu_layers=settings.gpu_layers, known_passes=known_passes
+        )
+    except ModelError as error:
+        return None, None, [str(error)]
+    return ModelSource(proposer, settings.samples), proposer.identity, []
+
+
+def assemble(settings: EngineSettings, opt: OptTool | None = None) -> Assembly:
+    """Raises OptNotFound when there is no usable `opt`; everything else degrades with a warning."""
+    opt = opt or find_opt(settings.opt_path or None)
+    vocabulary = load_vocabulary(opt)
+    model, identity, warnings = load_model_source(settings, vocabulary.names)
+    sources: list[CandidateSource] = [default_coreset(), RandomSearchSource(vocabulary.names)]
+    if model is not None:
+        sources.insert(0, model)
+    cache = ResultCache(settings.cache_dir or None) if settings.use_cache else None
+    optimizer = Optimizer(opt, sources=sources, cache=cache, vocabulary=vocabulary, jobs=settings.jobs, timeout=settings.timeout)
+    path = resolve_model_path(settings.model_path)
+    return Assembly(optimizer, identity, str(path) if path and identity else None, warnings)

@@ -1,0 +1,135 @@
+"""Where candidate pass lists come from.
+
+A source only proposes; the optimizer checks each list against the vocabulary and measures it with
+`opt`. Sources fill the budget in the order the user lists them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import random
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from ..ir import StandaloneFunction
+
+log = logging.getLogger(__name__)
+
+OZ = "default<Oz>"
+SOURCE_NAMES = ("oz", "model", "coreset", "search")
+
+# The autotuner's search space: transformation passes that matter for size on typical C code, in the
+# spirit of CompilerGym's LLVM action space. Names this `opt` lacks are dropped at start-up.
+SEARCH_SPACE = (
+    "adce", "aggressive-instcombine", "always-inline", "argpromotion", "bdce", "break-crit-edges",
+    "called-value-propagation", "callsite-splitting", "constmerge", "constraint-elimination",
+    "correlated-propagation", "dce", "deadargelim", "div-rem-pairs", "dse", "early-cse", "early-cse<memssa>",
+    "elim-avail-extern", "flatten-cfg", "float2int", "function-attrs", "globaldce", "globalopt", "gvn",
+    "gvn-hoist", "gvn-sink", "indvars", "infer-alignment", "inline", "instcombine", "instsimplify", "ipsccp",
+    "jump-threading", "lcssa", "libcalls-shrinkwrap", "licm", "loop-deletion", "loop-distribute",
+    "loop-flatten", "loop-fusion", "loop-idiom", "loop-instsimplify", "loop-load-elim", "loop-reduce",
+    "loop-rotate", "loop-simplify", "loop-simplifycfg", "loop-sink", "loop-unroll", "lower-constant-intrinsics",
+    "lower-expect", "lower-switch", "mem2reg", "memcpyopt", "mergefunc", "mergeicmps", "mergereturn",
+    "mldst-motion", "nary-reassociate", "newgvn", "partial-inliner", "reassociate", "reg2mem",
+    "rel-lookup-table-converter", "sccp", "simple-loop-unswitch", "simplifycfg", "sink", "slsr", "speculative-execution",
+    "sroa", "tailcallelim", "vector-combine",
+)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    passes: str  # as proposed: unchecked
+    source: str
+    predicted_before: int | None = None
+    predicted_after: int | None = None
+    note: str | None = None
+
+
+class CandidateSource(Protocol):
+    name: str
+
+    def candidates(self, function: StandaloneFunction, limit: int) -> Iterator[Candidate]: ...
+
+
+class CoresetSource:
+    """Pass lists that together win most often on training functions; tried in order."""
+
+    name = "coreset"
+
+    def __init__(self, pass_lists: list[str]):
+        self.pass_lists = pass_lists
+
+    @classmethod
+    def from_file(cls, path: Path) -> CoresetSource:
+        lines = path.read_text().splitlines() if path.is_file() else []
+        return cls([line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")])
+
+    def candidates(self, function: StandaloneFunction, limit: int) -> Iterator[Candidate]:
+        for passes in self.pass_lists:
+            yield Candidate(passes, self.name)
+
+
+class RandomSearchSource:
+    """Blind random search, seeded by the function text so that results are reproducible."""
+
+    name = "search"
+
+    def __init__(self, known_passes: frozenset[str], *, max_length: int = 16, seed: int = 0):
+        self.space = [p for p in SEARCH_SPACE if p.split("<")[0] in known_passes]
+        self.max_length = max_length
+        self.seed = seed
+
+    def candidates(self, function: StandaloneFunction, limit: int) -> Iterator[Candidate]:
+        digest = hashlib.sha256(f"{self.seed}\0{function.text}".encode()).digest()
+        rng = random.Random(int.from_bytes(digest[:8], "little"))
+        for _ in range(limit * 4):  # duplicates are skipped by the optimizer
+            length = rng.randint(1, self.max_length)
+            passes = [rng.choice(self.space) for _ in range(length)]
+            if rng.random() < 0.5:
+                passes.insert(0, OZ)
+            yield Candidate(",".join(passes), self.name)
+
+
+class ModelSource:
+    """Pass lists proposed by a model; predictions travel with each candidate for hover and benchmarks."""
+
+    name = "model"
+
+    def __init__(self, proposer, samples: int):
+        self.proposer = proposer
+        self.samples = samples
+
+    def candidates(self, function: StandaloneFunction, limit: int) -> Iterator[Candidate]:
+        try:
+            proposals = self.proposer.propose(function.text, max(1, min(self.samples, limit)))
+        except Exception as error:  # noqa: BLE001 - a model failure is a source with nothing to say
+            log.warning("model proposals failed for %s: %s", function.name, error)
+            return
+        for proposal in proposals:
+            yield Candidate(
+                proposal.passes,
+                self.name,
+                predicted_before=proposal.predicted_before,
+                predicted_after=proposal.predicted_after,
+                note=proposal.note,
+            )
+
+
+def models_dir() -> Path:
+    """The folder of shipped models: PASSPILOT_MODELS, the repository's `models/`, or the installed copy."""
+    override = os.environ.get("PASSPILOT_MODELS")
+    if override:
+        return Path(override)
+    repository = Path(__file__).resolve().parents[2] / "models"
+    if repository.is_dir():
+        return repository
+    return Path(sys.prefix) / "share" / "passpilot" / "models"
+
+
+def default_coreset() -> CoresetSource:
+    return CoresetSource.from_file(models_dir() / "coreset.txt")

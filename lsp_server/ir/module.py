@@ -1,0 +1,121 @@
+"""Parsing, verifying and counting with llvmlite (LLVM 22).
+
+Each parse gets its own LLVM context: parses run in worker threads and an LLVMContext is not thread-safe.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import llvmlite.binding as llvm
+
+_LOCATION = re.compile(r"<string>:(\d+):(\d+):\s*(?:error:\s*)?(.*)")
+
+
+@dataclass(frozen=True)
+class IRError:
+    """A problem in the text; `line` and `column` are 0-based, `column` counts characters."""
+
+    line: int
+    column: int
+    message: str
+    end_column: int | None = None
+
+    def format(self, path: str) -> str:
+        return f"{path}:{self.line + 1}:{self.column + 1}: {self.message}"
+
+
+class InvalidIR(Exception):
+    def __init__(self, errors: list[IRError]):
+        super().__init__("; ".join(e.message for e in errors))
+        self.errors = errors
+
+
+def parse(text: str, *, verify: bool = True) -> llvm.ModuleRef:
+    """Parse (and verify) IR text; raise `InvalidIR` with located errors."""
+    context = llvm.create_context()
+    try:
+        module = llvm.parse_assembly(text, context=context)
+    except RuntimeError as error:
+        raise InvalidIR([_parse_error(str(error), text)]) from None
+    if verify:
+        try:
+            module.verify()
+        except RuntimeError as error:
+            raise InvalidIR(_verifier_errors(str(error), text)) from None
+    return module
+
+
+def check(text: str) -> list[IRError]:
+    """All problems llvmlite finds in the text; empty when it parses and verifies."""
+    try:
+        parse(text)
+    except InvalidIR as invalid:
+        return invalid.errors
+    return []
+
+
+def _parse_error(message: str, text: str) -> IRError:
+    lines = text.split("\n")
+    for raw in message.splitlines():
+        match = _LOCATION.search(raw)
+        if match:
+            line = max(int(match.group(1)) - 1, 0)
+            column = max(int(match.group(2)) - 1, 0)
+            if line >= len(lines):
+                line = max(len(lines) - 1, 0)
+            return IRError(line, column, match.group(3).strip(), _token_end(lines[line] if lines else "", column))
+    return IRError(0, 0, message.strip() or "invalid LLVM IR")
+
+
+def _token_end(line: str, column: int) -> int:
+    end = column
+    while end < len(line) and not line[end].isspace() and line[end] not in ",()[]{}":
+        end += 1
+    return max(end, column + 1) if line else column
+
+
+def _verifier_errors(message: str, text: str) -> list[IRError]:
+    """The verifier prints a message followed by the offending instructions; locate the first of them."""
+    lines = text.split("\n")
+    stripped = [line.strip() for line in lines]
+    body = [line for line in message.splitlines() if line.strip()]
+    summary = body[0].strip() if body else "module does not verify"
+    for quoted in body[1:]:
+        needle = quoted.strip()
+        if needle in stripped:
+            line = stripped.index(needle)
+            column = len(lines[line]) - len(lines[line].lstrip())
+            return [IRError(line, column, summary, len(lines[line].rstrip()))]
+        if needle.startswith(("define ", "declare ")) or needle.startswith("ptr @"):
+            for index, candidate in enumerate(stripped):
+                if candidate.startswith(needle.split("{")[0].strip()):
+                    return [IRError(index, 0, summary, len(lines[index]))]
+    return [IRError(0, 0, summary)]
+
+
+def function_instruction_counts(module: llvm.ModuleRef) -> dict[str, int]:
+    """Instructions of each defined function; debug intrinsics are not instructions."""
+    counts: dict[str, int] = {}
+    for function in module.functions:
+        if function.is_declaration:
+            continue
+        total = 0
+        for block in function.blocks:
+            for instruction in block.instructions:
+                if instruction.opcode == "call" and _is_debug_intrinsic(instruction):
+                    continue
+                total += 1
+        counts[function.name] = total
+    return counts
+
+
+def count_instructions(text: str) -> int:
+    """The size of a module: every instruction of every defined function, so outlining cannot hide code."""
+    return sum(function_instruction_counts(parse(text, verify=False)).values())
+
+
+def _is_debug_intrinsic(instruction: llvm.ValueRef) -> bool:
+    operands = list(instruction.operands)
+    return bool(operands) and operands[-1].name.startswith("llvm.dbg.")

@@ -1,0 +1,133 @@
+"""Token-level view of LLVM IR text.
+
+Splicing and extraction rewrite references (`@globals`, `#attribute groups`, `!metadata`) without
+touching string literals or comments, so every rewrite goes through `rewrite_references`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+
+# Strings first so that `;`, `@`, `#` or `!` inside a literal are never mistaken for tokens.
+_TOKEN = re.compile(
+    r"""
+     (?P<string>c?"[^"]*")
+    |(?P<comment>;[^\n]*)
+    |(?P<global>@(?:"[^"]*"|[-a-zA-Z$._][-a-zA-Z$._0-9]*|[0-9]+))
+    |(?P<attr>\#[0-9]+)
+    |(?P<metadata>![0-9]+)
+    """,
+    re.VERBOSE,
+)
+
+Mapping = Callable[[str], str] | dict[str, str]
+
+GLOBAL_NAME = r'@(?:"[^"]*"|[-a-zA-Z$._][-a-zA-Z$._0-9]*|[0-9]+)'
+
+
+def iter_references(text: str) -> Iterator[tuple[str, str]]:
+    """Yield (kind, token) for every global, attribute-group and metadata reference."""
+    for match in _TOKEN.finditer(text):
+        kind = match.lastgroup
+        if kind in ("global", "attr", "metadata"):
+            yield kind, match.group()
+
+
+def references(text: str, kind: str) -> set[str]:
+    return {token for k, token in iter_references(text) if k == kind}
+
+
+def rewrite_references(
+    text: str,
+    *,
+    globals: Mapping | None = None,
+    attrs: Mapping | None = None,
+    metadata: Mapping | None = None,
+) -> str:
+    """Replace reference tokens through the given maps; tokens not in a map stay as they are."""
+
+    def lookup(mapping, token: str) -> str:
+        if mapping is None:
+            return token
+        if callable(mapping):
+            return mapping(token)
+        return mapping.get(token, token)
+
+    def replace(match: re.Match[str]) -> str:
+        kind = match.lastgroup
+        token = match.group()
+        if kind == "global":
+            return lookup(globals, token)
+        if kind == "attr":
+            return lookup(attrs, token)
+        if kind == "metadata":
+            return lookup(metadata, token)
+        return token
+
+    return _TOKEN.sub(replace, text)
+
+
+def display_name(token: str) -> str:
+    """`@"a b"` -> `a b`, `@foo` -> `foo`: the name users type and llvmlite reports."""
+    name = token[1:]
+    if name.startswith('"') and name.endswith('"'):
+        name = re.sub(r"\\([0-9A-Fa-f]{2})", lambda m: chr(int(m.group(1), 16)), name[1:-1])
+    return name
+
+
+def global_token(name: str) -> str:
+    """Inverse of `display_name`: quote names that are not plain identifiers."""
+    if re.fullmatch(r"[-a-zA-Z$._][-a-zA-Z$._0-9]*|[0-9]+", name):
+        return "@" + name
+    escaped = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else f"\\{ord(c):02X}" for c in name)
+    return f'@"{escaped}"'
+
+
+def split_top_level(text: str, separator: str = ",") -> list[str]:
+    """Split on separators that are not nested in brackets or string literals."""
+    parts: list[str] = []
+    depth = 0
+    in_string = False
+    current: list[str] = []
+    for char in text:
+        if in_string:
+            current.append(char)
+            if char == '"':
+                in_string = False
+            continue
+        if char == '"':
+            in_string = True
+        elif char in "([{<":
+            depth += 1
+        elif char in ")]}>":
+            depth -= 1
+        elif char == separator and depth == 0:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
+def matching_close(text: str, start: int) -> int:
+    """Index of the bracket closing the one at `start`, skipping string literals; -1 if unbalanced."""
+    pairs = {"(": ")", "[": "]", "{": "}", "<": ">"}
+    stack: list[str] = []
+    in_string = False
+    for index in range(start, len(text)):
+        char = text[index]
+        if in_string:
+            if char == '"':
+                in_string = False
+            continue
+        if char == '"':
+            in_string = True
+        elif char in pairs:
+            stack.append(pairs[char])
+        elif stack and char == stack[-1]:
+            stack.pop()
+            if not stack:
+                return index
+    return -1
