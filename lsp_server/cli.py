@@ -86,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="measure the engine on every .ll file under a folder")
     bench.add_argument("directory", type=Path)
-    bench.add_argument("--limit", type=_non_negative, default=0, help="only the first N functions (sorted by path)")
+    bench.add_argument("--limit", type=_non_negative, default=0, help="an even sample of N functions (0: all)")
     bench.add_argument("--cache", action="store_true", help="use the result cache (off: times are real opt runs)")
     engine_options(bench, budget=10)
 
@@ -254,41 +254,42 @@ def _figure(value) -> str:
 
 
 def _bench(args, sources: list[str]) -> int:
-    files = sorted(args.directory.rglob("*.ll"))
+    files = sorted(
+        path for path in args.directory.rglob("*.ll") if not any(part.startswith(".") for part in path.relative_to(args.directory).parts)
+    )
     if not files:
         raise BadInput(f"{args.directory}: no .ll files found")
+    functions, skipped = [], []
+    for path in files:
+        try:
+            functions += standalone_functions(read_ir(path))[1]
+        except (BadInput, InvalidIR) as error:
+            skipped.append(f"{path}: {error}")
+    if args.limit and args.limit < len(functions):
+        # An even spread over the sorted functions, so that every package is represented.
+        functions = [functions[i * len(functions) // args.limit] for i in range(args.limit)]
     assembly = assemble(_settings(args, use_cache=args.cache))
     for warning in assembly.warnings:
         print(f"passpilot: {warning}", file=sys.stderr)
     optimizer = assembly.optimizer
-    rows, seconds, skipped = [], [], []
+    rows, seconds = [], []
     model_candidates = model_valid = 0
     errors_before, errors_after = [], []
     try:
-        for path in files:
-            try:
-                _, functions = standalone_functions(read_ir(path))
-            except (BadInput, InvalidIR) as error:
-                skipped.append(f"{path}: {error}")
-                continue
-            for function in functions:
-                if args.limit and len(rows) >= args.limit:
-                    break
-                started = time.perf_counter()
-                result = optimizer.optimize(function, budget=args.budget, sources=sources)
-                seconds.append(time.perf_counter() - started)
-                rows.append(_row(result, verified=result.best is not None))
-                for m in result.measurements:
-                    if m.source != "model":
-                        continue
-                    model_candidates += 1
-                    model_valid += not m.rejected
-                    if m.predicted_before is not None:
-                        errors_before.append(abs(m.predicted_before - result.original))
-                    if m.predicted_after is not None and m.ok:
-                        errors_after.append(abs(m.predicted_after - m.count))
-            if args.limit and len(rows) >= args.limit:
-                break
+        for function in functions:
+            started = time.perf_counter()
+            result = optimizer.optimize(function, budget=args.budget, sources=sources)
+            seconds.append(time.perf_counter() - started)
+            rows.append(_row(result, verified=result.best is not None))
+            for m in result.measurements:
+                if m.source != "model":
+                    continue
+                model_candidates += 1
+                model_valid += not m.rejected
+                if m.predicted_before is not None:
+                    errors_before.append(abs(m.predicted_before - result.original))
+                if m.predicted_after is not None and m.ok:
+                    errors_after.append(abs(m.predicted_after - m.count))
     finally:
         optimizer.close()
     totals = _totals(rows)

@@ -62,10 +62,12 @@ def _parse_error(message: str, text: str) -> IRError:
         match = _LOCATION.search(raw)
         if match:
             line = max(int(match.group(1)) - 1, 0)
-            column = max(int(match.group(2)) - 1, 0)
             if line >= len(lines):
                 line = max(len(lines) - 1, 0)
-            return IRError(line, column, match.group(3).strip(), _token_end(lines[line] if lines else "", column))
+            text = lines[line] if lines else ""
+            # LLVM reports byte columns; IRError counts characters.
+            column = len(text.encode()[: max(int(match.group(2)) - 1, 0)].decode(errors="ignore"))
+            return IRError(line, column, match.group(3).strip(), _token_end(text, column))
     return IRError(0, 0, message.strip() or "invalid LLVM IR")
 
 

@@ -1,0 +1,81 @@
+// Messages about the server commands' results, and the URIs of the diff view.
+// No `vscode` import: unit-testable.
+
+export const PREVIEW_SCHEME = 'passpilot-preview';
+
+/** Result of `passpilot.optimizeFunction` (docs/design.md). */
+export interface OptimizeResult {
+  applied: boolean;
+  function: string;
+  original: number;
+  oz: number;
+  best: number;
+  passes: string | string[];
+  source: string;
+}
+
+/** Result of `passpilot.previewFunction`. */
+export interface PreviewResult {
+  function: string;
+  original_text: string;
+  optimized_text: string;
+  passes: string | string[];
+  source: string;
+  original: number;
+  oz: number;
+  best: number;
+}
+
+export function passesText(passes: unknown): string {
+  if (Array.isArray(passes)) return passes.join(',');
+  return typeof passes === 'string' ? passes : '';
+}
+
+function pct(from: number, to: number): string {
+  if (!(from > 0)) return '';
+  const p = ((to - from) / from) * 100;
+  return ` (${p <= 0 ? '−' : '+'}${Math.abs(p).toFixed(1)}%)`;
+}
+
+export function describeOptimize(r: Partial<OptimizeResult> | null | undefined): { ok: boolean; text: string } {
+  if (!r || typeof r !== 'object') return { ok: false, text: 'PassPilot: the server returned no result.' };
+  const fn = r.function ? `@${r.function}` : 'the function';
+  if (!r.applied) return { ok: false, text: `PassPilot: ${fn} was not changed.` };
+  // Like the inlay hints: the change is measured against -Oz.
+  const counts =
+    typeof r.original === 'number' && typeof r.best === 'number'
+      ? `: ${r.original} → ${r.best} instructions` +
+        (typeof r.oz === 'number' ? ` (-Oz ${r.oz}${pct(r.oz, r.best).replace(/^ \(/, ', ').replace(/\)$/, '')})` : '')
+      : '';
+  const via = r.source ? ` [${r.source}]` : '';
+  return { ok: true, text: `PassPilot: optimized ${fn}${counts}${via}.` };
+}
+
+export function describeModule(r: unknown): { ok: boolean; text: string } {
+  if (!r || typeof r !== 'object') return { ok: false, text: 'PassPilot: the server returned no result.' };
+  const { applied, functions } = r as { applied?: boolean; functions?: unknown[] };
+  const n = Array.isArray(functions) ? functions.length : 0;
+  if (!applied) return { ok: false, text: `PassPilot: the module was not changed.` };
+  return { ok: true, text: `PassPilot: optimized ${n} function${n === 1 ? '' : 's'}.` };
+}
+
+export function describeInsert(r: unknown): { ok: boolean; text: string } {
+  if (!r || typeof r !== 'object') return { ok: false, text: 'PassPilot: the server returned no result.' };
+  const { applied, passes } = r as { applied?: boolean; passes?: unknown };
+  if (!applied) return { ok: false, text: 'PassPilot: no pass list was inserted.' };
+  return { ok: true, text: `PassPilot: inserted -passes='${passesText(passes)}'.` };
+}
+
+/** Title of the diff editor. */
+export function diffTitle(r: Partial<PreviewResult>): string {
+  const fn = r.function ? `@${r.function}` : 'function';
+  const counts =
+    typeof r.original === 'number' && typeof r.best === 'number' ? ` (${r.original} → ${r.best} instrs)` : '';
+  return `${fn}: as written ↔ optimized${counts}`;
+}
+
+/** Paths (under PREVIEW_SCHEME) of the two sides of one preview; `.ll` so they get the LLVM language. */
+export function previewPaths(fn: string, serial: number): { left: string; right: string } {
+  const safe = fn.replace(/[^-\w.$]/g, '_') || 'function';
+  return { left: `/${serial}/written/${safe}.ll`, right: `/${serial}/optimized/${safe}.ll` };
+}

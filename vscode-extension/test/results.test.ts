@@ -1,0 +1,27 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { describeInsert, describeModule, describeOptimize, diffTitle, passesText, previewPaths } from '../src/results';
+
+test('optimize result message', () => {
+  const r = describeOptimize({ applied: true, function: 'f', original: 57, oz: 31, best: 27, passes: 'instcombine', source: 'model' });
+  assert.deepEqual(r, { ok: true, text: 'PassPilot: optimized @f: 57 → 27 instructions (-Oz 31, −12.9%) [model].' });
+  assert.equal(
+    describeOptimize({ applied: true, function: 'f', original: 10, best: 8 }).text,
+    'PassPilot: optimized @f: 10 → 8 instructions.',
+  );
+  assert.equal(describeOptimize({ applied: false, function: 'g' }).ok, false);
+  assert.equal(describeOptimize(null).ok, false);
+});
+
+test('module and insert messages', () => {
+  assert.equal(describeModule({ applied: true, functions: [{}, {}] }).text, 'PassPilot: optimized 2 functions.');
+  assert.equal(describeModule({ applied: false, functions: [] }).ok, false);
+  assert.equal(describeInsert({ applied: true, passes: ['a', 'b'] }).text, "PassPilot: inserted -passes='a,b'.");
+  assert.equal(passesText('x,y'), 'x,y');
+  assert.equal(passesText(undefined), '');
+});
+
+test('diff title and preview paths', () => {
+  assert.equal(diffTitle({ function: 'main', original: 10, best: 7 }), '@main: as written ↔ optimized (10 → 7 instrs)');
+  assert.deepEqual(previewPaths('a"b', 3), { left: '/3/written/a_b.ll', right: '/3/optimized/a_b.ll' });
+});
