@@ -10,6 +10,7 @@ import hashlib
 import logging
 import os
 import random
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,14 +25,15 @@ OZ = "default<Oz>"
 SOURCE_NAMES = ("oz", "model", "coreset", "search")
 
 # The autotuner's search space: transformation passes that matter for size on typical C code, in the
-# spirit of CompilerGym's LLVM action space. Names this `opt` lacks are dropped at start-up.
+# spirit of CompilerGym's LLVM action space. Names this `opt` lacks are dropped at start-up. Passes that
+# need an adaptor to be valid at module level (LICM needs MemorySSA) carry it.
 SEARCH_SPACE = (
     "adce", "aggressive-instcombine", "always-inline", "argpromotion", "bdce", "break-crit-edges",
     "called-value-propagation", "callsite-splitting", "constmerge", "constraint-elimination",
     "correlated-propagation", "dce", "deadargelim", "div-rem-pairs", "dse", "early-cse", "early-cse<memssa>",
     "elim-avail-extern", "flatten-cfg", "float2int", "function-attrs", "globaldce", "globalopt", "gvn",
     "gvn-hoist", "gvn-sink", "indvars", "infer-alignment", "inline", "instcombine", "instsimplify", "ipsccp",
-    "jump-threading", "lcssa", "libcalls-shrinkwrap", "licm", "loop-deletion", "loop-distribute",
+    "jump-threading", "lcssa", "libcalls-shrinkwrap", "function(loop-mssa(licm))", "loop-deletion", "loop-distribute",
     "loop-flatten", "loop-fusion", "loop-idiom", "loop-instsimplify", "loop-load-elim", "loop-reduce",
     "loop-rotate", "loop-simplify", "loop-simplifycfg", "loop-sink", "loop-unroll", "lower-constant-intrinsics",
     "lower-expect", "lower-switch", "mem2reg", "memcpyopt", "mergefunc", "mergeicmps", "mergereturn",
@@ -67,7 +69,8 @@ class CoresetSource:
     @classmethod
     def from_file(cls, path: Path) -> CoresetSource:
         lines = path.read_text().splitlines() if path.is_file() else []
-        return cls([line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")])
+        lists = (line.split("#", 1)[0].strip() for line in lines)  # `#` starts a comment
+        return cls([passes for passes in lists if passes])
 
     def candidates(self, function: StandaloneFunction, limit: int) -> Iterator[Candidate]:
         for passes in self.pass_lists:
@@ -80,7 +83,7 @@ class RandomSearchSource:
     name = "search"
 
     def __init__(self, known_passes: frozenset[str], *, max_length: int = 16, seed: int = 0):
-        self.space = [p for p in SEARCH_SPACE if p.split("<")[0] in known_passes]
+        self.space = search_space(known_passes)
         self.max_length = max_length
         self.seed = seed
 
@@ -88,11 +91,24 @@ class RandomSearchSource:
         digest = hashlib.sha256(f"{self.seed}\0{function.text}".encode()).digest()
         rng = random.Random(int.from_bytes(digest[:8], "little"))
         for _ in range(limit * 4):  # duplicates are skipped by the optimizer
-            length = rng.randint(1, self.max_length)
-            passes = [rng.choice(self.space) for _ in range(length)]
-            if rng.random() < 0.5:
-                passes.insert(0, OZ)
-            yield Candidate(",".join(passes), self.name)
+            yield Candidate(random_pass_list(rng, self.space, self.max_length), self.name)
+
+
+def search_space(known_passes: frozenset[str]) -> list[str]:
+    def name(item: str) -> str:
+        return re.sub(r"^(?:(?:module|cgscc|function|loop|loop-mssa)\()+", "", item).rstrip(")").split("<")[0]
+
+    return [item for item in SEARCH_SPACE if name(item) in known_passes]
+
+
+def random_pass_list(rng: random.Random, space: list[str], max_length: int) -> str:
+    """1 to `max_length` passes drawn from `space`, after a `default<Oz>` prefix half of the time.
+
+    Without the prefix the list is wrapped in `module(...)`: opt picks a pipeline's level from its first
+    pass, so a function pass first would make a later module or CGSCC pass invalid.
+    """
+    passes = ",".join(rng.choice(space) for _ in range(rng.randint(1, max_length)))
+    return f"{OZ},{passes}" if rng.random() < 0.5 else f"module({passes})"
 
 
 class ModelSource:

@@ -113,3 +113,20 @@ def test_random_search_is_reproducible(opt_tool, functions):
     second = [c.passes for c, _ in zip(source.candidates(functions[0], 5), range(5))]
     assert first == second and len(set(first)) > 1
     assert all(isinstance(c, Candidate) for c in source.candidates(functions[0], 1))
+
+
+def test_random_lists_are_valid_pipelines_for_opt(opt_tool, functions):
+    """Module passes after function passes, or LICM without MemorySSA, would make opt reject a list."""
+    engine = Optimizer(opt_tool, sources=[RandomSearchSource(load_vocabulary(opt_tool).names)], jobs=2)
+    try:
+        result = engine.optimize(functions[0], budget=40, sources=["search"])
+    finally:
+        engine.close()
+    failures = [m.error for m in result.measurements if not m.ok]
+    assert result.opt_calls == 40 and failures == []
+
+
+def test_coreset_file_comments(tmp_path):
+    path = tmp_path / "coreset.txt"
+    path.write_text("# header\ninstcombine,simplifycfg  # -120\n\ndefault<Oz>\n")
+    assert CoresetSource.from_file(path).pass_lists == ["instcombine,simplifycfg", "default<Oz>"]

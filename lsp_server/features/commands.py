@@ -1,0 +1,127 @@
+"""Server commands (`workspace/executeCommand`), as in docs/design.md.
+
+Each takes one argument object naming the document (`uri`) and, for function commands, the function
+(`function` name or a `position` inside it). Edits go to the client with `workspace/applyEdit` only after
+the rewritten module verified. When an edit cannot be made the command answers `applied: false` with a
+`reason` (and shows it); a cancelled command answers the LSP `RequestCancelled` error.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcRequestCancelled
+
+from ..engine import Cancelled
+from .edits import EditRefused, result_summary
+from .jobs import Job
+from .operations import (
+    _argument,
+    apply,
+    parse_mode,
+    plan_insert_pass_list,
+    plan_optimize,
+    plan_optimize_module,
+    resolve_target,
+)
+
+if TYPE_CHECKING:
+    from ..server import PassPilotServer
+
+OPTIMIZE_FUNCTION = "passpilot.optimizeFunction"
+INSERT_PASS_LIST = "passpilot.insertPassList"
+OPTIMIZE_MODULE = "passpilot.optimizeModule"
+PREVIEW_FUNCTION = "passpilot.previewFunction"
+
+
+def register(server: PassPilotServer) -> None:
+    server.command(OPTIMIZE_FUNCTION)(optimize_function)
+    server.command(INSERT_PASS_LIST)(insert_pass_list)
+    server.command(OPTIMIZE_MODULE)(optimize_module)
+    server.command(PREVIEW_FUNCTION)(preview_function)
+
+
+def _refused(ls, error: EditRefused, **fields: Any) -> dict[str, Any]:
+    ls.show_message(f"PassPilot: {error}", types.MessageType.Warning)
+    return {"applied": False, "reason": str(error), **fields}
+
+
+def _version(ls, uri: str) -> int | None:
+    return ls.workspace.get_text_document(uri).version
+
+
+async def optimize_function(ls, *arguments: Any) -> dict[str, Any]:
+    argument = _argument(arguments)
+    mode = parse_mode(argument)
+    try:
+        target = await resolve_target(ls, argument)
+        async with Job(ls, f"PassPilot: optimizing @{target.name}") as job:
+            try:
+                planned, result = await plan_optimize(ls, target, mode, job)
+            except Cancelled:
+                raise JsonRpcRequestCancelled("optimization cancelled; the document is unchanged") from None
+        summary = result_summary(result)
+        measurement = planned.measurement
+        summary.update({"passes": measurement.passes, "source": measurement.source})
+        applied = await apply(ls, target.uri, _version(ls, target.uri), planned, f"Optimize @{target.name}")
+        return {"applied": applied, **summary}
+    except EditRefused as error:
+        return _refused(ls, error, function=argument.get("function"))
+
+
+async def insert_pass_list(ls, *arguments: Any) -> dict[str, Any]:
+    argument = _argument(arguments)
+    try:
+        target = await resolve_target(ls, argument)
+        async with Job(ls, f"PassPilot: measuring @{target.name}") as job:
+            try:
+                planned, passes = await plan_insert_pass_list(ls, target, job)
+            except Cancelled:
+                raise JsonRpcRequestCancelled("measurement cancelled; the document is unchanged") from None
+        applied = await apply(ls, target.uri, _version(ls, target.uri), planned, f"RUN line for @{target.name}")
+        return {"applied": applied, "passes": passes}
+    except EditRefused as error:
+        return _refused(ls, error, passes=None)
+
+
+async def optimize_module(ls, *arguments: Any) -> dict[str, Any]:
+    argument = _argument(arguments)
+    uri = argument["uri"]
+    try:
+        async with Job(ls, "PassPilot: optimizing the module") as job:
+            try:
+                planned, rows = await plan_optimize_module(ls, uri, job)
+            except Cancelled:
+                raise JsonRpcRequestCancelled("optimization cancelled; the document is unchanged") from None
+        applied = await apply(ls, uri, _version(ls, uri), planned, "Optimize module")
+        return {"applied": applied, "functions": rows}
+    except EditRefused as error:
+        return _refused(ls, error, functions=[])
+
+
+async def preview_function(ls, *arguments: Any) -> dict[str, Any]:
+    argument = _argument(arguments)
+    mode = parse_mode(argument)
+    try:
+        target = await resolve_target(ls, argument)
+        async with Job(ls, f"PassPilot: optimizing @{target.name}") as job:
+            try:
+                planned, result = await plan_optimize(ls, target, mode, job)
+            except Cancelled:
+                raise JsonRpcRequestCancelled("preview cancelled") from None
+    except EditRefused as error:
+        return _refused(ls, error, function=argument.get("function"))
+    lines = target.analysis.layout.lines
+    span = target.span
+    first = span.attrs_comment_line if span.attrs_comment_line is not None else span.start_line
+    summary = result_summary(result)
+    summary.update(
+        {
+            "passes": planned.measurement.passes,
+            "source": planned.measurement.source,
+            "original_text": "\n".join(lines[first : span.end_line + 1]),
+            "optimized_text": planned.function_text,
+        }
+    )
+    return summary

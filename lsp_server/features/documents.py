@@ -1,0 +1,260 @@
+"""Open documents: analysis (parse + verify + function index) and diagnostics.
+
+Analysis runs on open and, debounced, after edits, in an executor thread. A document that does not parse
+keeps the function index of its last good text, so hints and hovers do not vanish while typing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from lsprotocol import types
+
+from ..ir import FunctionSpan, IRError, ModuleLayout, StandaloneFunction, check, standalone_function
+from .irtext import NameIndex, build_index
+from .measure import VISIBLE
+from .positions import Columns
+
+if TYPE_CHECKING:
+    from ..server import PassPilotServer
+
+log = logging.getLogger(__name__)
+
+DEBOUNCE_S = 0.3
+EXTRACT_FIRST = 4  # functions cut out ahead of the others, for the hints a client shows
+
+
+@dataclass(frozen=True)
+class Analysis:
+    text: str
+    version: int | None
+    layout: ModuleLayout
+    errors: tuple[IRError, ...]
+    functions: dict[str, StandaloneFunction] | None  # by display name; None when the text is invalid
+
+    @property
+    def valid(self) -> bool:
+        return self.functions is not None
+
+
+def check_text(text: str) -> tuple[ModuleLayout, tuple[IRError, ...]]:
+    """Blocking: parse and verify with llvmlite, and index the text (the index survives broken text)."""
+    return ModuleLayout.from_text(text), tuple(check(text))
+
+
+Extracted = dict[tuple[str, str], StandaloneFunction]  # (module context, function text) -> extraction
+
+
+def module_context(layout: ModuleLayout) -> str:
+    """A digest of everything a function's extraction depends on besides its own text: every line that
+    is not inside a function body (declarations, globals, attributes, metadata, other headers)."""
+    digest = hashlib.sha1()
+    line = 0
+    for span in layout.functions:
+        for text in layout.lines[line : span.header_end_line + 1]:
+            digest.update(text.encode())
+            digest.update(b"\n")
+        line = span.end_line
+    for text in layout.lines[line:]:
+        digest.update(text.encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def extract(
+    layout: ModuleLayout, previous: Extracted, spans: list[FunctionSpan] | None = None
+) -> tuple[dict[str, StandaloneFunction], Extracted]:
+    """Blocking: functions (all, or `spans`) as standalone modules, reusing extractions of unchanged ones."""
+    context = module_context(layout)
+    functions: dict[str, StandaloneFunction] = {}
+    extracted: Extracted = {}
+    for span in layout.functions if spans is None else spans:
+        key = (context, layout.function_text(span))
+        function = previous.get(key)
+        if function is None:
+            try:
+                function = standalone_function(layout, span)
+            except Exception:  # noqa: BLE001 - one odd function must not hide the others
+                log.warning("could not extract @%s", span.name, exc_info=True)
+                continue
+        functions[span.name] = function
+        extracted[key] = function
+    return functions, extracted
+
+
+@dataclass
+class DocumentState:
+    uri: str
+    latest: Analysis | None = None  # of the newest text analysed
+    good: Analysis | None = None  # the newest valid text
+    pending: asyncio.Task | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    extracted: Extracted = field(default_factory=dict)  # of the last good text
+    shown: tuple[int, int] | None = None  # lines of the last inlay-hint request
+    _layout: tuple[str, ModuleLayout] | None = None
+    _names: tuple[str, NameIndex] | None = None
+
+    def shown_spans(self, layout: ModuleLayout) -> list[FunctionSpan]:
+        """Functions in the range of the client's last inlay-hint request (else the first few), when the
+        module is large enough for that to matter."""
+        if len(layout.functions) <= EXTRACT_FIRST:
+            return []
+        if self.shown is None:
+            return list(layout.functions[:EXTRACT_FIRST])
+        first, last = self.shown
+        return [s for s in layout.functions if first <= s.header_end_line <= last][: 4 * EXTRACT_FIRST]
+
+    def layout_of(self, text: str) -> ModuleLayout:
+        """The layout of `text` (usually the current text), cached; it survives broken text."""
+        if self.latest is not None and self.latest.text == text:
+            return self.latest.layout
+        if self._layout is None or self._layout[0] != text:
+            self._layout = (text, ModuleLayout.from_text(text))
+        return self._layout[1]
+
+    async def names_of(self, ls: PassPilotServer, text: str) -> NameIndex:
+        """Where each name of `text` is defined and used; built in the executor (large modules), cached."""
+        if self._names is None or self._names[0] != text:
+            names = await ls.run_sync(build_index, self.layout_of(text))
+            self._names = (text, names)
+        return self._names[1]
+
+    def standalone(self, span: FunctionSpan) -> StandaloneFunction | None:
+        """The last good extraction of the function with this span's name."""
+        if self.good is None or self.good.functions is None:
+            return None
+        return self.good.functions.get(span.name)
+
+
+def register(server: PassPilotServer) -> None:
+    server.feature(types.TEXT_DOCUMENT_DID_OPEN)(did_open)
+    server.feature(types.TEXT_DOCUMENT_DID_CHANGE)(did_change)
+    server.feature(types.TEXT_DOCUMENT_DID_CLOSE)(did_close)
+
+
+async def did_open(ls: PassPilotServer, params: types.DidOpenTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    ls.documents[uri] = DocumentState(uri)
+    schedule(ls, uri, 0.0)
+
+
+async def did_change(ls: PassPilotServer, params: types.DidChangeTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    if uri not in ls.documents:
+        ls.documents[uri] = DocumentState(uri)
+    schedule(ls, uri, DEBOUNCE_S)
+
+
+async def did_close(ls: PassPilotServer, params: types.DidCloseTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    state = ls.documents.pop(uri, None)
+    if state is not None and state.pending is not None:
+        state.pending.cancel()
+    ls.measurements.forget(uri)
+    ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+
+
+def schedule(ls: PassPilotServer, uri: str, delay: float) -> None:
+    state = ls.documents[uri]
+    if state.pending is not None and not state.pending.done():
+        state.pending.cancel()
+
+    async def later() -> None:
+        if delay:
+            await asyncio.sleep(delay)
+        try:
+            await analyse_document(ls, uri)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - keep serving; the next edit tries again
+            log.exception("analysing %s failed", uri)
+
+    state.pending = asyncio.ensure_future(later())
+
+
+def current_text(ls: PassPilotServer, uri: str) -> tuple[str, int | None]:
+    document = ls.workspace.get_text_document(uri)
+    return document.source, document.version
+
+
+async def analyse_document(ls: PassPilotServer, uri: str) -> DocumentState | None:
+    """Analyse the document's current text (unless already done), publish diagnostics, index functions."""
+    state = ls.documents.get(uri)
+    if state is None:
+        return None
+    async with state.lock:
+        text, version = current_text(ls, uri)
+        if state.latest is not None and state.latest.text == text:
+            return state
+        layout, errors = await ls.run_sync(check_text, text)
+        if ls.documents.get(uri) is not state:
+            return None  # closed meanwhile
+        # Diagnostics first; cutting out the functions of a large module takes longer.
+        publish_diagnostics(ls, uri, layout, errors, version)
+        functions = None
+        if not errors:
+            previous = state.extracted
+            first = state.shown_spans(layout)
+            if first:
+                # The functions the client shows first, so that their hints do not wait for the whole module.
+                shown, extracted = await ls.run_sync(extract, layout, previous, first)
+                if ls.documents.get(uri) is not state:
+                    return None
+                previous = {**previous, **extracted}
+                state.good = Analysis(text, version, layout, errors, shown)
+                ls.measurements.enqueue(list(shown.values()), VISIBLE, uri, force=True)
+                ls.measurements.refresh_hints()
+            functions, extracted = await ls.run_sync(extract, layout, previous)
+            if ls.documents.get(uri) is not state:
+                return None
+            state.extracted = extracted
+        analysis = Analysis(text, version, layout, errors, functions)
+        state.latest = analysis
+        if analysis.valid:
+            state.good = analysis
+            ls.measurements.document_changed(uri, [functions[s.name] for s in layout.functions if s.name in functions])
+        ls.measurements.refresh_hints()
+    return state
+
+
+async def up_to_date(ls: PassPilotServer, uri: str) -> DocumentState | None:
+    """The document's state with its current text analysed (skipping any pending debounce)."""
+    state = ls.documents.get(uri)
+    if state is None:
+        try:
+            ls.workspace.get_text_document(uri).source  # noqa: B018 - raises when the file is unreadable
+        except Exception:  # noqa: BLE001
+            return None
+        ls.documents[uri] = state = DocumentState(uri)
+    text, _ = current_text(ls, uri)
+    if state.latest is None or state.latest.text != text:
+        if state.pending is not None and not state.pending.done():
+            state.pending.cancel()
+        return await analyse_document(ls, uri)
+    return state
+
+
+def publish_diagnostics(
+    ls: PassPilotServer, uri: str, layout: ModuleLayout, errors: tuple[IRError, ...], version: int | None
+) -> None:
+    lines = layout.lines
+    columns = Columns.of(ls)
+    diagnostics = []
+    for error in errors:
+        line = min(max(error.line, 0), max(len(lines) - 1, 0))
+        text = lines[line] if lines else ""
+        end = error.end_column if error.end_column is not None and error.end_column > error.column else error.column + 1
+        end = min(end, max(len(text), error.column))
+        diagnostics.append(
+            types.Diagnostic(
+                range=columns.range(lines, line, error.column, end),
+                message=error.message,
+                severity=types.DiagnosticSeverity.Error,
+                source="passpilot",
+            )
+        )
+    ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=version))

@@ -1,0 +1,58 @@
+"""The assembled engine the server uses, or why there is none (no `opt`)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from ..compiler import OptNotFound
+from ..engine import Assembly, EngineSettings, Optimizer, assemble
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("model", "coreset", "search")  # the CLI's default order; unavailable ones are skipped
+
+
+@dataclass
+class EngineState:
+    settings: EngineSettings | None = None
+    assembly: Assembly | None = None
+    error: str | None = None  # e.g. the OptNotFound message with the install hint
+    generation: int = 0  # bumped on every re-assembly: results of an older engine are dropped
+    retired: list[Optimizer] = field(default_factory=list)
+
+    @property
+    def optimizer(self) -> Optimizer | None:
+        return self.assembly.optimizer if self.assembly else None
+
+    @property
+    def ready(self) -> bool:
+        return self.assembly is not None
+
+    def opt_info(self) -> dict[str, str] | None:
+        optimizer = self.optimizer
+        return {"path": optimizer.opt.path, "version": optimizer.opt.version} if optimizer else None
+
+    def model_info(self) -> dict[str, str] | None:
+        if self.assembly is None or self.assembly.model_identity is None or self.settings is None:
+            return None
+        return {"path": self.assembly.model_path or "", "profile": self.settings.model_profile, "identity": self.assembly.model_identity}
+
+    def close(self) -> None:
+        for optimizer in [*self.retired, *([self.optimizer] if self.optimizer else [])]:
+            try:
+                optimizer.close()
+            except Exception:  # noqa: BLE001
+                log.debug("closing an optimizer failed", exc_info=True)
+        self.retired.clear()
+
+
+def build(settings: EngineSettings) -> tuple[Assembly | None, str | None]:
+    """Assemble an engine (blocking: runs `opt --version`, `--print-passes`, loads the model)."""
+    try:
+        return assemble(settings), None
+    except OptNotFound as error:
+        return None, str(error)
+    except Exception as error:  # noqa: BLE001 - a broken setup must not take the server down
+        log.exception("assembling the engine failed")
+        return None, f"PassPilot could not start its engine: {error}"

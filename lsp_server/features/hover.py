@@ -1,0 +1,147 @@
+"""Hover: measured figures of a function (on its `define` line or any `@name` call), with the best pass
+list and where it came from, the model's predictions when a model is configured, and which `opt` and model
+measured them. Other names show their definition line.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lsprotocol import types
+
+from ..engine import FunctionResult
+from ..ir import FunctionSpan
+from .documents import DocumentState, current_text
+from .inlay_hints import change_text
+from .irtext import NameIndex, Token
+from .positions import Columns
+
+if TYPE_CHECKING:
+    from ..server import PassPilotServer
+
+WAIT_S = 1.0  # how long a hover waits for a function that is being measured
+
+
+def register(server: PassPilotServer) -> None:
+    server.feature(types.TEXT_DOCUMENT_HOVER)(hover)
+
+
+def _markdown(ls: PassPilotServer) -> bool:
+    try:
+        formats = ls.client_capabilities.text_document.hover.content_format or []
+    except AttributeError:
+        return False
+    return types.MarkupKind.Markdown in formats
+
+
+async def hover(ls: PassPilotServer, params: types.HoverParams) -> types.Hover | None:
+    uri = params.text_document.uri
+    state = ls.documents.get(uri)
+    if state is None:
+        return None
+    text, _ = current_text(ls, uri)
+    layout = state.layout_of(text)
+    line = params.position.line
+    if not 0 <= line < len(layout.lines):
+        return None
+    columns = Columns.of(ls)
+    column = columns.from_client(layout.lines[line], params.position.character)
+    names = await state.names_of(ls, text)
+    token = names.at(line, column)
+    if token is None:
+        return None
+    markdown = _markdown(ls)
+    span = layout.function(token.name) if token.kind == "global" else None
+    if span is not None:
+        body = await _function_hover(ls, state, span, markdown)
+    else:
+        body = _definition_hover(state, names, text, token, markdown)
+    if body is None:
+        return None
+    kind = types.MarkupKind.Markdown if markdown else types.MarkupKind.PlainText
+    return types.Hover(
+        contents=types.MarkupContent(kind=kind, value=body),
+        range=columns.range(layout.lines, token.line, token.start, token.end),
+    )
+
+
+def _definition_hover(state: DocumentState, names: NameIndex, text: str, token: Token, markdown: bool) -> str | None:
+    definition = names.definition(token)
+    if definition is None or definition.line == token.line:
+        return None
+    line = state.layout_of(text).lines[definition.line].strip()
+    if len(line) > 400:
+        line = line[:400] + " …"
+    return f"```llvm\n{line}\n```" if markdown else line
+
+
+async def _function_hover(ls: PassPilotServer, state: DocumentState, span: FunctionSpan, markdown: bool) -> str:
+    title = f"**@{span.name}**" if markdown else f"@{span.name}"
+    footer = _footer(ls, markdown)
+    if not ls.engine.ready:
+        return "\n\n".join([title, ls.engine.error or "PassPilot's engine is starting…"])
+    function = state.standalone(span)
+    if function is None:
+        return "\n\n".join([title, "not measured: the document does not parse yet", footer])
+    result = ls.measurements.get(function) or await ls.measurements.wait_for(function, WAIT_S)
+    if result is None:
+        return "\n\n".join([title, "measuring…", footer])
+    return "\n\n".join(part for part in [title, *_figures(ls, result, markdown), footer] if part)
+
+
+def _figures(ls: PassPilotServer, result: FunctionResult, markdown: bool) -> list[str]:
+    oz = result.oz.count if result.oz.ok else None
+    best = result.best if result.best is not None and result.best.ok else None
+    prediction = result.model_prediction
+    with_model = ls.engine.model_info() is not None
+    rows = [("original", str(result.original), _predicted(prediction.predicted_before) if prediction else "")]
+    rows.append(("-Oz", str(oz) if oz is not None else f"failed ({result.oz.error})", ""))
+    if best is not None:
+        change = f" ({change_text(best.count, oz)} vs -Oz)" if oz else ""
+        rows.append(("best", f"{best.count}{change}", _predicted(prediction.predicted_after) if prediction else ""))
+    parts = []
+    if markdown:
+        header = "| | measured |" + (" model predicted |" if with_model else "")
+        rule = "|:--|--:|" + ("--:|" if with_model else "")
+        table = [header, rule]
+        for name, measured, predicted in rows:
+            label = "`-Oz`" if name == "-Oz" else name
+            table.append(f"| {label} | {measured} |" + (f" {predicted} |" if with_model else ""))
+        parts.append("\n".join(table))
+    else:
+        parts.append(
+            "\n".join(
+                f"{name}: {measured}" + (f" (model predicted {predicted})" if with_model and predicted else "")
+                for name, measured, predicted in rows
+            )
+        )
+    if best is not None:
+        passes = f"`{best.passes}`" if markdown else best.passes
+        parts.append(f"best pass list (source: {best.source}): {passes}")
+    if with_model:
+        if prediction is None:
+            parts.append("the model proposed no valid pass list with a prediction for this function")
+        elif best is None or prediction.passes != best.passes:
+            passes = f"`{prediction.passes}`" if markdown else prediction.passes
+            measured = f"measured {prediction.count}" if prediction.ok else f"failed: {prediction.error}"
+            parts.append(f"model's pass list: {passes} ({measured})")
+    if result.function.optnone_removed:
+        parts.append("measured without the function's `optnone`/`noinline` attributes")
+    parts.append(f"{sum(1 for m in result.measurements if m.ok)} pass lists measured (budget {ls.settings.budget})")
+    return parts
+
+
+def _predicted(value: int | None) -> str:
+    return "" if value is None else str(value)
+
+
+def _footer(ls: PassPilotServer, markdown: bool) -> str:
+    opt = ls.engine.opt_info()
+    model = ls.engine.model_info()
+    if opt is None:
+        opt_text = "opt: not found"
+    else:
+        opt_text = f"opt {opt['version']} (`{opt['path']}`)" if markdown else f"opt {opt['version']} ({opt['path']})"
+    model_text = f"model: {model['identity']} ({model['profile']})" if model else "model: none"
+    text = f"{opt_text} · {model_text}"
+    return f"---\n{text}" if markdown else text
