@@ -16,6 +16,7 @@ from pathlib import Path
 from . import __version__
 from .compiler import OptNotFound
 from .engine import (
+    DEFAULT_SOURCES,
     SOURCE_NAMES,
     EngineSettings,
     FunctionResult,
@@ -27,7 +28,6 @@ from .engine import (
 from .ir import InvalidIR, IRError
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_NO_OPT = 0, 2, 3
-DEFAULT_SOURCES = "model,coreset,search"
 
 
 class BadInput(Exception):
@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
 
     def engine_options(sub: argparse.ArgumentParser, budget: int) -> None:
         sub.add_argument("--budget", type=_non_negative, default=budget, help="opt calls per function beyond -Oz")
-        sub.add_argument("--sources", default=DEFAULT_SOURCES, help=f"comma-separated, from {','.join(SOURCE_NAMES)}")
+        sub.add_argument("--sources", default=",".join(DEFAULT_SOURCES), help=f"comma-separated, from {','.join(SOURCE_NAMES)}")
         sub.add_argument("--model", default="", help="GGUF model path, or 'none' (default: the shipped model)")
         sub.add_argument("--profile", default="passpilot", choices=["passpilot", "llm-compiler-ftd"], help="prompt profile")
         sub.add_argument("--samples", type=_positive, default=4, help="model answers per function")

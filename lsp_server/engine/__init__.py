@@ -12,9 +12,10 @@ from .module import (
     write_back,
 )
 from .optimizer import Cancelled, FunctionResult, Measurement, Optimizer
-from .sources import OZ, SOURCE_NAMES, Candidate, CoresetSource, ModelSource, RandomSearchSource
+from .sources import DEFAULT_SOURCES, OZ, SOURCE_NAMES, Candidate, CoresetSource, ModelSource, RandomSearchSource
 
 __all__ = [
+    "DEFAULT_SOURCES",
     "OZ",
     "SOURCE_NAMES",
     "Assembly",

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 OZ = "default<Oz>"
 SOURCE_NAMES = ("oz", "model", "coreset", "search")
+DEFAULT_SOURCES = ("model", "coreset", "search")  # sources a source cannot serve are skipped
 
 # The autotuner's search space: transformation passes that matter for size on typical C code, in the
 # spirit of CompilerGym's LLVM action space. Names this `opt` lacks are dropped at start-up. Passes that

@@ -10,7 +10,6 @@ from ..engine import Assembly, EngineSettings, Optimizer, assemble
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("model", "coreset", "search")  # the CLI's default order; unavailable ones are skipped
 
 
 @dataclass

@@ -17,9 +17,8 @@ import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from ..engine import Cancelled, FunctionResult, Optimizer
+from ..engine import DEFAULT_SOURCES, Cancelled, FunctionResult, Optimizer
 from ..ir import StandaloneFunction
-from .engine import SOURCES
 from .jobs import Job
 
 if TYPE_CHECKING:
@@ -268,4 +267,4 @@ def _optimize(
     cancel,
     progress: Callable[[int, int], None] | None,
 ) -> list[FunctionResult]:
-    return optimizer.optimize_all(functions, budget=budget, sources=SOURCES, cancel=cancel, progress=progress)
+    return optimizer.optimize_all(functions, budget=budget, sources=DEFAULT_SOURCES, cancel=cancel, progress=progress)
