@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=0)
     args = parser.parse_args(argv)
 
-    labels = read_jsonl(args.labels)
+    labels = [label for label in read_jsonl(args.labels) if (args.corpus / label["path"]).is_file()]
     pool = json.loads(args.labels.with_suffix(".pool.json").read_text())
     candidates = promising_lists(labels, pool, args.candidates)
     matrix_path = args.labels.with_suffix(".matrix.json")
@@ -130,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
             options = [(count, rank, passes) for passes, rank in order.items() if (count := row.get(passes)) is not None]
             options.append((label["best"], len(order), label["passes"]))
             count, _, passes = min(options)
-            out.write(json.dumps({**{k: label[k] for k in ("path", "original", "oz")}, "best": count, "passes": passes}) + "\n")
+            record = {"path": str((args.corpus / label["path"]).resolve()), "original": label["original"], "oz": label["oz"]}
+            out.write(json.dumps({**record, "best": count, "passes": passes}) + "\n")
     return 0
 
 

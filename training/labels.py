@@ -24,7 +24,7 @@ from pathlib import Path
 from lsp_server.compiler import find_opt, load_vocabulary
 from lsp_server.engine import Candidate, Optimizer, standalone_functions
 from lsp_server.engine.sources import random_pass_list, search_space
-from lsp_server.ir import StandaloneFunction
+from lsp_server.ir import InvalidIR, StandaloneFunction
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -113,8 +113,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with args.out.open("a") as out:
             for number, entry in enumerate(entries, 1):
-                text = (args.corpus / entry["path"]).read_text()
-                function = standalone_functions(text)[1][0]
+                try:
+                    function = standalone_functions((args.corpus / entry["path"]).read_text())[1][0]
+                except (OSError, InvalidIR, IndexError) as error:  # the corpus changed under us, or a bad module
+                    print(f"labels: skipped {entry['path']}: {error}", flush=True)
+                    continue
                 result = optimizer.optimize(function, budget=args.calls, sources=["pool"])
                 if result.best is None or result.oz.count is None:
                     continue
