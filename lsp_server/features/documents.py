@@ -181,6 +181,15 @@ def current_text(ls: PassPilotServer, uri: str) -> tuple[str, int | None]:
     return document.source, document.version
 
 
+def open_layout(ls: PassPilotServer, uri: str) -> tuple[DocumentState, str, ModuleLayout] | None:
+    """An open document's state, current text and the layout of that text; None if it is not open."""
+    state = ls.documents.get(uri)
+    if state is None:
+        return None
+    text, _ = current_text(ls, uri)
+    return state, text, state.layout_of(text)
+
+
 async def analyse_document(ls: PassPilotServer, uri: str) -> DocumentState | None:
     """Analyse the document's current text (unless already done), publish diagnostics, index functions."""
     state = ls.documents.get(uri)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from .documents import current_text
+from .documents import open_layout
 
 if TYPE_CHECKING:
     from ..server import PassPilotServer
@@ -17,12 +17,10 @@ def register(server: PassPilotServer) -> None:
 
 
 async def folding_ranges(ls: PassPilotServer, params: types.FoldingRangeParams) -> list[types.FoldingRange] | None:
-    uri = params.text_document.uri
-    state = ls.documents.get(uri)
-    if state is None:
+    opened = open_layout(ls, params.text_document.uri)
+    if opened is None:
         return None
-    text, _ = current_text(ls, uri)
-    layout = state.layout_of(text)
+    _, _, layout = opened
     ranges = [
         types.FoldingRange(start_line=span.start_line, end_line=span.end_line, kind=types.FoldingRangeKind.Region)
         for span in layout.functions

@@ -11,7 +11,7 @@ from lsprotocol import types
 
 from ..engine import FunctionResult
 from ..ir import FunctionSpan
-from .documents import DocumentState, current_text
+from .documents import DocumentState, open_layout
 from .inlay_hints import change_text
 from .irtext import NameIndex, Token
 from .positions import Columns
@@ -36,11 +36,10 @@ def _markdown(ls: PassPilotServer) -> bool:
 
 async def hover(ls: PassPilotServer, params: types.HoverParams) -> types.Hover | None:
     uri = params.text_document.uri
-    state = ls.documents.get(uri)
-    if state is None:
+    opened = open_layout(ls, uri)
+    if opened is None:
         return None
-    text, _ = current_text(ls, uri)
-    layout = state.layout_of(text)
+    state, text, layout = opened
     line = params.position.line
     if not 0 <= line < len(layout.lines):
         return None

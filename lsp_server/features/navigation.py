@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from .documents import current_text
+from .documents import open_layout
 from .irtext import NameIndex, Token
 from .positions import Columns
 
@@ -21,11 +21,10 @@ def register(server: PassPilotServer) -> None:
 
 
 async def _token_at(ls: PassPilotServer, uri: str, position: types.Position) -> tuple[NameIndex, Token, tuple[str, ...]] | None:
-    state = ls.documents.get(uri)
-    if state is None:
+    opened = open_layout(ls, uri)
+    if opened is None:
         return None
-    text, _ = current_text(ls, uri)
-    layout = state.layout_of(text)
+    state, text, layout = opened
     if not 0 <= position.line < len(layout.lines):
         return None
     column = Columns.of(ls).from_client(layout.lines[position.line], position.character)

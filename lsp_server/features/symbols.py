@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from .documents import current_text
+from .documents import open_layout
 from .positions import Columns
 
 if TYPE_CHECKING:
@@ -19,11 +19,10 @@ def register(server: PassPilotServer) -> None:
 
 async def document_symbols(ls: PassPilotServer, params: types.DocumentSymbolParams):
     uri = params.text_document.uri
-    state = ls.documents.get(uri)
-    if state is None:
+    opened = open_layout(ls, uri)
+    if opened is None:
         return None
-    text, _ = current_text(ls, uri)
-    layout = state.layout_of(text)
+    state, text, layout = opened
     names = await state.names_of(ls, text)
     lines = layout.lines
     columns = Columns.of(ls)
