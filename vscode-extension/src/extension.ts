@@ -345,6 +345,7 @@ function functionArgs(c: LanguageClient | undefined, editor: vscode.TextEditor):
 }
 
 function report(r: { ok: boolean; text: string }): void {
+  if (!r.text) return;
   if (r.ok) void vscode.window.showInformationMessage(r.text);
   else void vscode.window.showWarningMessage(r.text);
 }

@@ -31,6 +31,11 @@ export function passesText(passes: unknown): string {
   return typeof passes === 'string' ? passes : '';
 }
 
+/** When the server refused a change it has already shown the user why (`reason`): say nothing more. */
+function refusedByServer(r: object): boolean {
+  return typeof (r as { reason?: unknown }).reason === 'string';
+}
+
 function pct(from: number, to: number): string {
   if (!(from > 0)) return '';
   const p = ((to - from) / from) * 100;
@@ -40,7 +45,7 @@ function pct(from: number, to: number): string {
 export function describeOptimize(r: Partial<OptimizeResult> | null | undefined): { ok: boolean; text: string } {
   if (!r || typeof r !== 'object') return { ok: false, text: 'PassPilot: the server returned no result.' };
   const fn = r.function ? `@${r.function}` : 'the function';
-  if (!r.applied) return { ok: false, text: `PassPilot: ${fn} was not changed.` };
+  if (!r.applied) return { ok: false, text: refusedByServer(r) ? '' : `PassPilot: ${fn} was not changed.` };
   // Like the inlay hints: the change is measured against -Oz.
   const counts =
     typeof r.original === 'number' && typeof r.best === 'number'
@@ -55,14 +60,14 @@ export function describeModule(r: unknown): { ok: boolean; text: string } {
   if (!r || typeof r !== 'object') return { ok: false, text: 'PassPilot: the server returned no result.' };
   const { applied, functions } = r as { applied?: boolean; functions?: unknown[] };
   const n = Array.isArray(functions) ? functions.length : 0;
-  if (!applied) return { ok: false, text: `PassPilot: the module was not changed.` };
+  if (!applied) return { ok: false, text: refusedByServer(r) ? '' : `PassPilot: the module was not changed.` };
   return { ok: true, text: `PassPilot: optimized ${n} function${n === 1 ? '' : 's'}.` };
 }
 
 export function describeInsert(r: unknown): { ok: boolean; text: string } {
   if (!r || typeof r !== 'object') return { ok: false, text: 'PassPilot: the server returned no result.' };
   const { applied, passes } = r as { applied?: boolean; passes?: unknown };
-  if (!applied) return { ok: false, text: 'PassPilot: no pass list was inserted.' };
+  if (!applied) return { ok: false, text: refusedByServer(r) ? '' : 'PassPilot: no pass list was inserted.' };
   return { ok: true, text: `PassPilot: inserted -passes='${passesText(passes)}'.` };
 }
 

@@ -25,3 +25,10 @@ test('diff title and preview paths', () => {
   assert.equal(diffTitle({ function: 'main', original: 10, best: 7 }), '@main: as written ↔ optimized (10 → 7 instrs)');
   assert.deepEqual(previewPaths('a"b', 3), { left: '/3/written/a_b.ll', right: '/3/optimized/a_b.ll' });
 });
+
+test('a refusal the server already explained adds no second message', () => {
+  assert.equal(describeOptimize({ applied: false, function: 'f', reason: 'the rewritten module did not verify' } as never).text, '');
+  assert.equal(describeModule({ applied: false, functions: [], reason: 'document changed' }).text, '');
+  assert.equal(describeInsert({ applied: false, reason: 'no function here' }).text, '');
+  assert.match(describeOptimize({ applied: false, function: 'f' }).text, /@f was not changed/);
+});
