@@ -17,11 +17,11 @@ print(f"{sys.argv[2]:>14} budget {r['budget']:>3} sources {','.join(r['sources']
       f"improved {t['improved_functions']:>3}/{t['functions']}  p50 {s['p50']:.3f}s  p95 {s['p95']:.3f}s{extra}")
 PY
 }
-run model 1 model --samples 1
+run model 1 model
 run model 10 model --samples 10
 run coreset 10 coreset
 run model+coreset 10 model,coreset --samples 4
-run engine 1 model,coreset,search --samples 1
+run engine 1 model,coreset,search
 run engine 10 model,coreset,search
 run engine 50 model,coreset,search
 run random 1 search

@@ -122,8 +122,10 @@ class ModelSource:
         self.samples = samples
 
     def candidates(self, function: StandaloneFunction, limit: int) -> Iterator[Candidate]:
+        # All samples are drawn even for a smaller budget: a later sample stands in when the greedy answer
+        # is invalid or repeats -Oz, and sampling costs no `opt` call.
         try:
-            proposals = self.proposer.propose(function.text, max(1, min(self.samples, limit)))
+            proposals = self.proposer.propose(function.text, max(1, self.samples))
         except Exception as error:  # noqa: BLE001 - a model failure is a source with nothing to say
             log.warning("model proposals failed for %s: %s", function.name, error)
             return

@@ -30,6 +30,7 @@ class Vocabulary(Protocol):
 class Profile(Protocol):
     name: str
     default_ctx: int  # context to allocate; 0: the model's training context
+    reads_prefix: bool  # a function longer than the context is read by its head rather than skipped
     max_answer_tokens: int
 
     def check(self, vocab: Vocabulary) -> None: ...  # ModelError when the model does not fit the profile
@@ -56,6 +57,9 @@ class PassPilotProfile:
     name = "passpilot"
     default_ctx = 0
     max_answer_tokens = formats.MAX_ANSWER_TOKENS
+    # Size gains sit mostly in long functions; the head of a function (its allocas, loads, first blocks)
+    # still tells the model which kind of list fits, and `opt` checks whatever it proposes.
+    reads_prefix = True
 
     def check(self, vocab: Vocabulary) -> None:
         if vocab.special_token(formats.SEP_TOKEN) is None:
@@ -144,6 +148,7 @@ class LLMCompilerFTDProfile:
     name = "llm-compiler-ftd"
     default_ctx = 8192
     max_answer_tokens = 384
+    reads_prefix = False  # its prompt wraps the code in tags; a cut function would not be what it was trained on
 
     def check(self, vocab: Vocabulary) -> None:
         return None

@@ -48,6 +48,8 @@ def describe(path: Path, info: GGUFInfo, profile: Profile) -> str:
     return f"{label} ({_short_path(path)})"
 
 
+MIN_PREFIX_TOKENS = 64  # below this, a cut prompt says too little to be worth an answer
+
 class _LlamaVocabulary:
     """`profiles.Vocabulary` over a loaded `llama_cpp.Llama`."""
 
@@ -199,18 +201,23 @@ class LlamaProposer:
     # -- proposing ---------------------------------------------------------------------------------
 
     def _prompt(self, function_ir: str, vocab: _LlamaVocabulary) -> tuple[list[int] | None, str | None]:
-        """(prompt tokens, None) or (None, why there is no prompt)."""
+        """(prompt tokens, a note or None) or (None, why there is no prompt)."""
         try:
             prompt = self.profile.prompt_tokens(function_ir, vocab)
         except Exception as error:  # the normalizer or tokenizer could not read this input
             return None, f"could not build the model prompt: {error}"
         budget = self.n_ctx - self.profile.max_answer_tokens
-        if len(prompt) > budget:
-            return None, (
-                f"function too long for the model: {len(prompt)} prompt tokens, the context of "
-                f"{self.n_ctx} leaves room for {max(budget, 0)}; no proposals"
+        if len(prompt) <= budget:
+            return prompt, None
+        if self.profile.reads_prefix and budget >= MIN_PREFIX_TOKENS:
+            # Keep the head of the IR and the final separator token that asks for the answer.
+            return prompt[: budget - 1] + prompt[-1:], (
+                f"function longer than the model's context: it read the first {budget - 2} of {len(prompt) - 2} IR tokens"
             )
-        return prompt, None
+        return None, (
+            f"function too long for the model: {len(prompt)} prompt tokens, the context of "
+            f"{self.n_ctx} leaves room for {max(budget, 0)}; no proposals"
+        )
 
     def answer(self, function_ir: str, *, sample: int = 0, seed: int = 0) -> str | None:
         """The raw answer text of one sample (0: greedy; else temperature with seed `seed + sample`), or
@@ -232,6 +239,7 @@ class LlamaProposer:
             prompt, why = self._prompt(function_ir, vocab)
             if prompt is None:
                 return Proposals([], note=why)
+            notes = [why] if why else []
             proposals: list[Proposal] = []
             seen: set[str] = set()
             unparsed = 0
@@ -249,10 +257,9 @@ class LlamaProposer:
                     continue
                 seen.add(proposal.passes)
                 proposals.append(proposal)
-            note = None
             if unparsed:
-                note = f"{unparsed} of {samples} answers had no usable pass list"
-            return Proposals(proposals, note=note)
+                notes.append(f"{unparsed} of {samples} answers had no usable pass list")
+            return Proposals(proposals, note="; ".join(notes) or None)
 
     def _generate(self, vocab: _LlamaVocabulary, prompt: list[int], *, greedy: bool, seed: int) -> str:
         llm = self._llm
