@@ -51,16 +51,21 @@ def _version(ls, uri: str) -> int | None:
     return ls.workspace.get_text_document(uri).version
 
 
+async def _plan_function(ls, argument: dict[str, Any], cancelled: str):
+    """The function an argument names and its planned rewrite, under a cancellable progress job."""
+    target = await resolve_target(ls, argument)
+    async with Job(ls, f"PassPilot: optimizing @{target.name}") as job:
+        try:
+            planned, result = await plan_optimize(ls, target, parse_mode(argument), job)
+        except Cancelled:
+            raise JsonRpcRequestCancelled(cancelled) from None
+    return target, planned, result
+
+
 async def optimize_function(ls, *arguments: Any) -> dict[str, Any]:
     argument = _argument(arguments)
-    mode = parse_mode(argument)
     try:
-        target = await resolve_target(ls, argument)
-        async with Job(ls, f"PassPilot: optimizing @{target.name}") as job:
-            try:
-                planned, result = await plan_optimize(ls, target, mode, job)
-            except Cancelled:
-                raise JsonRpcRequestCancelled("optimization cancelled; the document is unchanged") from None
+        target, planned, result = await _plan_function(ls, argument, "optimization cancelled; the document is unchanged")
         summary = result_summary(result)
         measurement = planned.measurement
         summary.update({"passes": measurement.passes, "source": measurement.source})
@@ -102,14 +107,8 @@ async def optimize_module(ls, *arguments: Any) -> dict[str, Any]:
 
 async def preview_function(ls, *arguments: Any) -> dict[str, Any]:
     argument = _argument(arguments)
-    mode = parse_mode(argument)
     try:
-        target = await resolve_target(ls, argument)
-        async with Job(ls, f"PassPilot: optimizing @{target.name}") as job:
-            try:
-                planned, result = await plan_optimize(ls, target, mode, job)
-            except Cancelled:
-                raise JsonRpcRequestCancelled("preview cancelled") from None
+        target, planned, result = await _plan_function(ls, argument, "preview cancelled")
     except EditRefused as error:
         return _refused(ls, error, function=argument.get("function"))
     lines = target.analysis.layout.lines
