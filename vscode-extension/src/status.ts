@@ -59,7 +59,9 @@ export function formatStatus(s: ServerStatus): StatusView {
     'Click to show the server log.',
   ].join('\n');
   if (s.busy) {
-    return { text: `$(sync~spin) PassPilot: ${s.message ?? 'working'}`, tooltip, severity: 'ok' };
+    // Job titles from the server already start with the product name.
+    const job = (s.message ?? 'working').replace(/^PassPilot:\s*/, '');
+    return { text: `$(sync~spin) PassPilot: ${job}`, tooltip, severity: 'ok' };
   }
   if (!s.opt) {
     return { text: `$(warning) PassPilot: ${model} · ${opt}`, tooltip, severity: 'warning' };

@@ -41,3 +41,8 @@ test('garbage payloads are normalised', () => {
   assert.deepEqual(normalizeStatus(undefined), { opt: null, model: null, busy: false, message: null });
   assert.deepEqual(normalizeStatus({ busy: 'yes', message: '' }), { opt: null, model: null, busy: false, message: null });
 });
+
+test('busy status does not repeat the product name of a server job title', () => {
+  const view = formatStatus({ opt: { path: '/usr/bin/opt-22', version: '22.1.8' }, model: null, busy: true, message: 'PassPilot: measuring functions' });
+  assert.equal(view.text, '$(sync~spin) PassPilot: measuring functions');
+});
