@@ -195,15 +195,10 @@ def _optimize(args, sources: list[str]) -> int:
 
 
 def _row(result: FunctionResult, verified: bool) -> dict:
-    best = result.best
     prediction = result.model_prediction
     return {
         "name": result.name,
-        "original": result.original,
-        "oz": result.oz.count,
-        "best": best.count if best else None,
-        "passes": best.passes if best else None,
-        "source": best.source if best else None,
+        **result.figures(),
         "verified": verified,
         "optnone_removed": result.function.optnone_removed,
         "opt_calls": result.opt_calls,

@@ -67,6 +67,17 @@ class FunctionResult:
         """The model's first valid proposal, whose predicted counts hover shows beside the measured ones."""
         return next((m for m in self.measurements if m.source == "model" and m.predicted_after is not None), None)
 
+    def figures(self) -> dict:
+        """The measured counts and the winning list, as the CLI and the language server report them."""
+        best = self.best
+        return {
+            "original": self.original,
+            "oz": self.oz.count,
+            "best": best.count if best else None,
+            "passes": best.passes if best else None,
+            "source": best.source if best else None,
+        }
+
     @property
     def opt_calls(self) -> int:
         """Budget spent: candidates beyond -Oz that reached `opt` (or its cache)."""

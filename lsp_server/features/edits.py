@@ -161,12 +161,4 @@ def workspace_edit(ls: PassPilotServer, uri: str, version: int | None, old_text:
 
 
 def result_summary(result: FunctionResult) -> dict[str, Any]:
-    best = result.best
-    return {
-        "function": result.name,
-        "original": result.original,
-        "oz": result.oz.count,
-        "best": best.count if best else None,
-        "passes": best.passes if best else None,
-        "source": best.source if best else None,
-    }
+    return {"function": result.name, **result.figures()}

@@ -12,8 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from ..ir import ModuleLayout
-
-_NAME = r'(?:"[^"]*"|[-a-zA-Z$._][-a-zA-Z$._0-9]*|[0-9]+)'
+from ..ir.tokens import NAME as _NAME
 _TOKEN = re.compile(
     rf"""
      (?P<global>@{_NAME})

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from .tokens import GLOBAL_NAME, display_name
+from .tokens import GLOBAL_NAME, display_name, strip_comment
 
 _DEFINE_NAME = re.compile(r"(" + GLOBAL_NAME + r")\s*\(")
 _ENTITY_NAME = re.compile(r"^(" + GLOBAL_NAME + r")\s*=")
@@ -139,7 +139,7 @@ class ModuleLayout:
 
 def _function_span(lines: tuple[str, ...], start: int) -> FunctionSpan | None:
     header_end = start
-    while header_end < len(lines) and "{" not in _strip_comment(lines[header_end]):
+    while header_end < len(lines) and "{" not in strip_comment(lines[header_end]):
         header_end += 1
         if header_end - start > 50:  # not a function header after all
             return None
@@ -148,7 +148,7 @@ def _function_span(lines: tuple[str, ...], start: int) -> FunctionSpan | None:
     if match is None:
         return None
     end = header_end
-    if not _strip_comment(lines[header_end]).rstrip().endswith("}"):
+    if not strip_comment(lines[header_end]).rstrip().endswith("}"):
         end = header_end + 1
         while end < len(lines) and not lines[end].startswith("}"):
             if lines[end].startswith(("define", "declare")):  # unterminated body
@@ -158,13 +158,3 @@ def _function_span(lines: tuple[str, ...], start: int) -> FunctionSpan | None:
             return None
     comment = start - 1 if start > 0 and lines[start - 1].startswith("; Function Attrs:") else None
     return FunctionSpan(match.group(1), start, end, header_end, comment)
-
-
-def _strip_comment(line: str) -> str:
-    in_string = False
-    for index, char in enumerate(line):
-        if char == '"':
-            in_string = not in_string
-        elif char == ";" and not in_string:
-            return line[:index]
-    return line

@@ -30,6 +30,8 @@ from __future__ import annotations
 import hashlib
 import re
 
+from .tokens import strip_comment
+
 __all__ = ["normalize_function", "normalized_hash", "split_functions"]
 
 _NAME_CHARS = re.compile(r"[-A-Za-z$._0-9]+")
@@ -44,17 +46,6 @@ def _unquote(name: str) -> str:
 
 
 # --------------------------------------------------------------------------- lexical helpers
-
-
-def _strip_comment(line: str) -> str:
-    """The line without its ``;`` comment (a ``;`` inside a string literal is kept)."""
-    in_string = False
-    for i, ch in enumerate(line):
-        if ch == '"':
-            in_string = not in_string
-        elif ch == ";" and not in_string:
-            return line[:i]
-    return line
 
 
 def _skip_balanced(line: str, i: int, open_ch: str, close_ch: str) -> int:
@@ -198,8 +189,8 @@ def split_functions(text: str) -> list[str]:
         if lines[i].lstrip().startswith("define ") or lines[i].lstrip() == "define":
             start = i
             # the body ends at the first line that is a lone "}" (LLVM prints it so)
-            while i < len(lines) and _strip_comment(lines[i]).strip() != "}":
-                stripped = _strip_comment(lines[i]).rstrip()
+            while i < len(lines) and strip_comment(lines[i]).strip() != "}":
+                stripped = strip_comment(lines[i]).rstrip()
                 if i == start and stripped.endswith("}") and "{" in stripped:
                     break  # one-line definition
                 i += 1
@@ -259,7 +250,7 @@ def _is_debug_line(line: str) -> bool:
 
 
 def _normalize_one(func_text: str, type_names: set[str], renames: dict[str, str]) -> str:
-    raw_lines = [_strip_comment(l).rstrip() for l in func_text.splitlines()]
+    raw_lines = [strip_comment(l).rstrip() for l in func_text.splitlines()]
     raw_lines = [l for l in raw_lines if l.strip()]
     if not raw_lines:
         return ""

@@ -23,7 +23,19 @@ _TOKEN = re.compile(
 
 Mapping = Callable[[str], str] | dict[str, str]
 
-GLOBAL_NAME = r'@(?:"[^"]*"|[-a-zA-Z$._][-a-zA-Z$._0-9]*|[0-9]+)'
+NAME = r'(?:"[^"]*"|[-a-zA-Z$._][-a-zA-Z$._0-9]*|[0-9]+)'  # after a sigil: quoted, identifier or number
+GLOBAL_NAME = "@" + NAME
+
+
+def strip_comment(line: str) -> str:
+    """The line without its `;` comment (a `;` inside a string literal is kept)."""
+    in_string = False
+    for index, char in enumerate(line):
+        if char == '"':
+            in_string = not in_string
+        elif char == ";" and not in_string:
+            return line[:index]
+    return line
 
 
 def iter_references(text: str) -> Iterator[tuple[str, str]]:
