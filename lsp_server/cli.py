@@ -8,13 +8,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from . import __version__
-from .compiler import OptNotFound
+from .compiler import OptNotFound, verify
 from .engine import (
     DEFAULT_SOURCES,
     SOURCE_NAMES,
@@ -25,7 +27,7 @@ from .engine import (
     standalone_functions,
     write_back,
 )
-from .ir import InvalidIR, IRError
+from .ir import InvalidIR, IRError, llvm_diagnostic
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_NO_OPT = 0, 2, 3
 
@@ -164,11 +166,13 @@ def _optimize(args, sources: list[str]) -> int:
         raise BadInput(_located(args.file, invalid.errors)) from None
     except UnknownFunction as error:
         raise BadInput(f"{args.file}: {error}") from None
+    output = _output_target(args.output)
     assembly = assemble(_settings(args, use_cache=not args.no_cache, cache_dir=args.cache_dir))
     for warning in assembly.warnings:
         print(f"passpilot: {warning}", file=sys.stderr)
     optimizer = assembly.optimizer
     try:
+        _check_with_compiler(optimizer, args.file, text)
         results = optimizer.optimize_all(functions, budget=args.budget, sources=sources)
         module = write_back(optimizer, text, results)
     finally:
@@ -186,12 +190,59 @@ def _optimize(args, sources: list[str]) -> int:
         print(json.dumps(report, indent=2))
     else:
         _print_table(report)
-    if args.output:
-        if str(args.output) == "-":
-            sys.stdout.write(module.text)
-        else:
-            args.output.write_text(module.text)
+    if output == "-":
+        sys.stdout.write(module.text)
+    elif output is not None:
+        _write_atomically(output, module.text)
     return EXIT_OK
+
+
+def _check_with_compiler(optimizer, path: Path, text: str) -> None:
+    """The module must also be valid for the `opt` that will run on it (it can be stricter than llvmlite)."""
+    check = verify(optimizer.opt, text, timeout=max(optimizer.timeout, 5.0))
+    if check.ok:
+        return
+    if check.error and "timed out" in check.error:
+        print(f"passpilot: {path}: opt did not finish checking the module ({check.error}); continuing", file=sys.stderr)
+        return
+    problem = llvm_diagnostic(check.error or "", text)
+    if problem.line == 0 and problem.column == 0 and "<stdin>:" not in (check.error or ""):
+        raise BadInput(f"{path}:1:1: opt rejects this module: {check.error}")
+    raise BadInput(problem.format(str(path)))
+
+
+def _output_target(output: Path | None) -> Path | str | None:
+    """Check `-o` before any work: its folder must exist and be writable, and it must not be a folder."""
+    if output is None or str(output) == "-":
+        return None if output is None else "-"
+    folder = output.parent if str(output.parent) else Path(".")
+    if output.is_dir():
+        raise BadInput(f"{output}: is a folder; -o needs a file path")
+    if not folder.is_dir():
+        raise BadInput(f"{output}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (output.exists() and not os.access(output, os.W_OK)):
+        raise BadInput(f"{output}: not writable")
+    return output
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write next to the target and rename over it, so a failed write never truncates the old file."""
+    mode = path.stat().st_mode & 0o777 if path.exists() else None
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        if mode is not None:
+            os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except OSError as error:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise BadInput(f"{path}: could not write the output ({error.strerror or error}); the file is unchanged") from None
 
 
 def _row(result: FunctionResult, verified: bool) -> dict:
@@ -239,7 +290,7 @@ def _print_table(report: dict) -> None:
         )
     t = report["totals"]
     print(
-        f"{'total':<{width}}  {t['original']:>8}  {t['oz']:>6}  {t['best']:>6}  {-t['gain_vs_oz_percent']:>+6.1f}%  "
+        f"{'total':<{width}}  {t['original']:>8}  {t['oz']:>6}  {t['best']:>6}  {0.0 - t['gain_vs_oz_percent']:>+6.1f}%  "
         f"{t['improved_functions']} of {t['functions']} functions smaller than -Oz"
     )
 

@@ -111,15 +111,15 @@ async def preview_function(ls, *arguments: Any) -> dict[str, Any]:
         target, planned, result = await _plan_function(ls, argument, "preview cancelled")
     except EditRefused as error:
         return _refused(ls, error, function=argument.get("function"))
-    lines = target.analysis.layout.lines
+    layout = target.analysis.layout
     span = target.span
-    first = span.attrs_comment_line if span.attrs_comment_line is not None else span.start_line
+    first = layout.position_offset(span.attrs_comment_line, 0) if span.attrs_comment_line is not None else span.start
     summary = result_summary(result)
     summary.update(
         {
             "passes": planned.measurement.passes,
             "source": planned.measurement.source,
-            "original_text": "\n".join(lines[first : span.end_line + 1]),
+            "original_text": layout.text[first : span.end],
             "optimized_text": planned.function_text,
         }
     )

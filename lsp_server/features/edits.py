@@ -86,7 +86,9 @@ def plan_function_rewrite(opt: OptTool, text: str, span_name: str, result: Funct
     if not checked.ok:
         raise EditRefused(f"the rewritten module does not verify, nothing was changed: {checked.error}")
     lines = layout.lines
-    replacements = [Replacement(splice.first_line, 0, splice.last_line, len(lines[splice.last_line]), splice.function_text)]
+    replacements = [
+        Replacement(splice.first_line, splice.first_column, splice.last_line, splice.last_column, splice.function_text)
+    ]
     after_function = apply_replacements(text, tuple(replacements))
     if new_text != after_function:
         if new_text.startswith(after_function) and splice.last_line < len(lines) - 1:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import llvmlite.binding as llvm
 
-_LOCATION = re.compile(r"<string>:(\d+):(\d+):\s*(?:error:\s*)?(.*)")
+_LOCATION = re.compile(r"(?:<[^>\n]*>|[^\s:]+):(\d+):(\d+):\s*(?:error:\s*)?(.*)")
 
 
 @dataclass(frozen=True)
@@ -39,12 +39,53 @@ def parse(text: str, *, verify: bool = True) -> llvm.ModuleRef:
         module = llvm.parse_assembly(text, context=context)
     except RuntimeError as error:
         raise InvalidIR([_parse_error(str(error), text)]) from None
+    except (UnicodeDecodeError, ValueError) as error:  # LLVM's message quoted a cut multi-byte character
+        raise InvalidIR([_unreadable_message(text, error)]) from None
     if verify:
         try:
             module.verify()
         except RuntimeError as error:
             raise InvalidIR(_verifier_errors(str(error), text)) from None
+        except (UnicodeDecodeError, ValueError) as error:
+            raise InvalidIR([_unreadable_message(text, error)]) from None
+        problem = _target_problem(module, text)
+        if problem is not None:
+            raise InvalidIR([problem])
     return module
+
+
+def _unreadable_message(text: str, error: Exception) -> IRError:
+    """LLVM rejected the text but its message is not UTF-8; point at the first non-ASCII line instead."""
+    for number, line in enumerate(text.split("\n")):
+        for column, char in enumerate(line):
+            if ord(char) > 127:
+                return IRError(number, column, "LLVM cannot read this text here (non-ASCII character)", column + 1)
+    return IRError(0, 0, f"LLVM rejected the module ({type(error).__name__})")
+
+
+_TRIPLE_LINE = re.compile(r'^\s*target\s+triple\s*=')
+
+
+def _target_problem(module: llvm.ModuleRef, text: str) -> IRError | None:
+    """`opt` builds a target machine for the module's triple and refuses a triple it does not know."""
+    triple = module.triple
+    if not triple:
+        return None
+    _initialize_targets()
+    try:
+        llvm.Target.from_triple(triple)
+    except RuntimeError as error:
+        lines = text.split("\n")
+        line = next((n for n, t in enumerate(lines) if _TRIPLE_LINE.match(t)), 0)
+        start = max(lines[line].find('"'), 0) if lines else 0
+        detail = " ".join(str(error).split()) or "unknown target"
+        return IRError(line, start, f"unknown target triple {triple!r}: {detail}", len(lines[line]) if lines else 1)
+    return None
+
+
+def _initialize_targets() -> None:
+    """llvmlite needs its targets registered before a triple can be looked up (idempotent)."""
+    llvm.initialize_all_targets()
 
 
 def check(text: str) -> list[IRError]:
@@ -54,6 +95,11 @@ def check(text: str) -> list[IRError]:
     except InvalidIR as invalid:
         return invalid.errors
     return []
+
+
+def llvm_diagnostic(message: str, text: str) -> IRError:
+    """An LLVM message (`<stdin>:3:7: error: ...`, as llvmlite or `opt` print it) as a located error."""
+    return _parse_error(message, text)
 
 
 def _parse_error(message: str, text: str) -> IRError:

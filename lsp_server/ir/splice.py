@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from .layout import FunctionSpan, ModuleLayout
 from .standalone import StandaloneFunction, restore_anonymous
-from .tokens import references, rewrite_references
+from .tokens import canonical_token, display_name, global_token, references, rewrite_references
 
 
 class SpliceError(Exception):
@@ -23,17 +23,20 @@ class SpliceError(Exception):
 
 @dataclass(frozen=True)
 class Splice:
-    """Replace lines `first_line..last_line` with `function_text` and append `appendix` to the module."""
+    """Replace `text[start:end]` (the function, with its `; Function Attrs:` line) with `function_text`,
+    and append `appendix` to the module. Lines and columns say the same for editors (end exclusive)."""
 
+    start: int
+    end: int
     first_line: int
+    first_column: int
     last_line: int
+    last_column: int
     function_text: str
     appendix: str
 
     def apply(self, text: str) -> str:
-        lines = text.split("\n")
-        replaced = lines[: self.first_line] + self.function_text.split("\n") + lines[self.last_line + 1 :]
-        result = "\n".join(replaced)
+        result = text[: self.start] + self.function_text + text[self.end :]
         if self.appendix:
             if not result.endswith("\n"):
                 result += "\n"
@@ -45,26 +48,35 @@ def splice_function(
     layout: ModuleLayout, span: FunctionSpan, standalone: StandaloneFunction, optimized_module: str
 ) -> Splice:
     optimized = ModuleLayout.from_text(optimized_module)
-    target = next((f for f in optimized.functions if f.token == standalone.token), None)
+    target = optimized.function(display_name(restore_anonymous(standalone.token))) or optimized.function(
+        display_name(standalone.token)
+    )
     if target is None:
         raise SpliceError(f"the optimized module has no definition of {standalone.token}")
 
     existing = layout.symbols()
-    renames = _new_names(layout, optimized, target, existing)
+    renames = _new_names(optimized, target, existing)
 
     def global_map(token: str) -> str:
-        return renames.get(token) or restore_anonymous(token)
+        if token in renames:
+            return renames[token]
+        restored = restore_anonymous(token)
+        if restored != token:
+            return restored
+        # Keep the module's own spelling of a name opt printed differently (`@"\\C3\\A9"` for `@"é"`).
+        return spelling.get(canonical_token(token), token)
+
+    spelling = {canonical_token(token): token for token in _written_tokens(layout)}
+    target_token = target.token
 
     new_entities: list[str] = []
-    for token, line in optimized.declarations.items():
-        if restore_anonymous(token) not in existing:
-            new_entities.append(optimized.lines[line])
-    for token, line in optimized.globals.items():
-        text = optimized.lines[line]
-        if restore_anonymous(token) not in existing or token in renames:
-            new_entities.append(text)
+    for entity in optimized.entities:
+        if entity.kind == "declaration" and _is_new(entity.token, existing):
+            new_entities.append(entity.code.strip())
+        elif entity.kind == "global" and (_is_new(entity.token, existing) or entity.token in renames):
+            new_entities.append(entity.code.strip())
     for other in optimized.functions:
-        if other.token != target.token:
+        if other.token != target_token:
             new_entities.append(optimized.function_text(other))
 
     function_text = optimized.function_text(target)
@@ -74,39 +86,48 @@ def splice_function(
     def rewrite(text: str) -> str:
         return rewrite_references(text, globals=global_map, attrs=attr_map, metadata=metadata_map)
 
-    function_text = _restore_linkage(rewrite(function_text), global_map(target.token), standalone.linkage)
-    first_line = span.start_line
+    function_text = _restore_linkage(rewrite(function_text), global_map(target_token), standalone.linkage)
+    start = span.start
     if span.attrs_comment_line is not None:
-        first_line = span.attrs_comment_line
+        start = layout.position_offset(span.attrs_comment_line, 0)
         if target.attrs_comment_line is not None:
             function_text = optimized.lines[target.attrs_comment_line] + "\n" + function_text
 
     appendix = [rewrite(text) for text in new_entities]
     appendix += [f"attributes {token} = {{ {body} }}" for token, body in new_groups]
     appendix += [f"{token} = {rewrite(body)}" for token, body in new_metadata]
-    return Splice(first_line, span.end_line, function_text, "\n".join(appendix))
+    first_line, first_column = layout.position(start)
+    last_line, last_column = layout.position(span.end)
+    return Splice(start, span.end, first_line, first_column, last_line, last_column, function_text, "\n".join(appendix))
 
 
-def _new_names(
-    layout: ModuleLayout, optimized: ModuleLayout, target: FunctionSpan, existing: set[str]
-) -> dict[str, str]:
+def _written_tokens(layout: ModuleLayout) -> list[str]:
+    return [span.token for span in layout.functions] + list(layout.declarations) + list(layout.globals)
+
+
+def _is_new(token: str | None, existing: set[str]) -> bool:
+    return token is not None and canonical_token(restore_anonymous(token)) not in existing
+
+
+def _new_names(optimized: ModuleLayout, target: FunctionSpan, existing: set[str]) -> dict[str, str]:
     """Definitions that passes created and whose names the module already uses get fresh names."""
     taken = existing | optimized.symbols()
     created = [f.token for f in optimized.functions if f.token != target.token]
-    created += [t for t, line in optimized.globals.items() if not _is_declaration(optimized.lines[line])]
+    created += [
+        entity.token
+        for entity in optimized.entities
+        if entity.kind == "global" and entity.token and not _is_declaration(entity.code)
+    ]
     renames: dict[str, str] = {}
     for token in created:
-        if restore_anonymous(token) not in existing:
+        if canonical_token(restore_anonymous(token)) not in existing:
             continue
-        base = token[1:].strip('"')
+        base = display_name(token)
         suffix = 1
-        while True:
-            candidate = f'@"{base}.pp{suffix}"' if token.startswith('@"') else f"@{base}.pp{suffix}"
-            if candidate not in taken:
-                break
+        while canonical_token(global_token(f"{base}.pp{suffix}")) in taken:
             suffix += 1
-        renames[token] = candidate
-        taken.add(candidate)
+        renames[token] = global_token(f"{base}.pp{suffix}")
+        taken.add(canonical_token(renames[token]))
     return renames
 
 

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from .layout import FunctionSpan, ModuleLayout
-from .tokens import matching_close, references, rewrite_references, split_top_level
+from .tokens import NAME, canonical_token, matching_close, references, rewrite_references, split_top_level, strip_comments
 
 LOCAL_LINKAGES = ("private", "internal")
 _LINKAGES = (
@@ -43,10 +43,11 @@ class StandaloneFunction:
 
 
 def standalone_function(layout: ModuleLayout, span: FunctionSpan) -> StandaloneFunction:
-    body = layout.function_text(span)
-    header = " ".join(layout.lines[span.start_line : span.header_end_line + 1])
+    text = layout.text
+    header = layout.function_header(span)
+    own = canonical_token(span.token)
     linkage = _linkage_of(header.split(span.token, 1)[0])
-    body = _make_external(body, span, linkage)
+    body = _make_external(text[span.start : span.name_start], text[span.name_start : span.end], linkage)
 
     group_of_function = _attribute_group_of(header, span.token)
     optnone_removed = False
@@ -55,32 +56,36 @@ def standalone_function(layout: ModuleLayout, span: FunctionSpan) -> StandaloneF
         groups[group_of_function] = _strip_optnone(groups[group_of_function])
         optnone_removed = True
 
+    # Globals that take the address of this function's blocks keep their initializers: without them,
+    # nothing takes those addresses and passes delete the blocks an `indirectbr` jumps to.
+    declarations: dict[str, str] = dict(_block_address_tables(layout, own, body))
     # Close over references: declarations and metadata can themselves reference more things.
-    declarations: dict[str, str] = {}
     metadata_needed: set[str] = set()
-    pending_text = [body, *layout.named_metadata.values()]
+    pending_text = [body, *declarations.values(), *layout.named_metadata.values()]
     while pending_text:
-        text = pending_text.pop()
-        for token in sorted(references(text, "global")):
-            if token == span.token or token in declarations:
+        chunk = pending_text.pop()
+        for token in sorted(references(chunk, "global")):
+            canonical = canonical_token(token)
+            if canonical == own or canonical in declarations:
                 continue
             declaration = _declaration_for(layout, token)
             if declaration is not None:
-                declarations[token] = declaration
+                declarations[canonical] = declaration
                 pending_text.append(declaration)
-        for token in references(text, "metadata"):
+        for token in references(chunk, "metadata"):
             if token not in metadata_needed and token in layout.metadata:
                 metadata_needed.add(token)
                 pending_text.append(layout.metadata[token])
 
     used_groups = set()
-    for text in [body, *declarations.values()]:
-        used_groups |= references(text, "attr")
+    for chunk in [body, *declarations.values()]:
+        used_groups |= references(chunk, "attr")
+    body_code = strip_comments(body)
     comdats = {
         token: line
         for token, line in layout.comdats.items()
-        if re.search(r"comdat\s*\(\s*" + re.escape(token) + r"\s*\)", body)
-        or (token[1:] == span.token[1:] and re.search(r"\bcomdat\b(?!\s*\()", body))
+        if re.search(r"comdat\s*\(\s*" + re.escape(token) + r"\s*\)", body_code)
+        or (token[1:] == span.token[1:] and re.search(r"\bcomdat\b(?!\s*\()", header))
     }
 
     parts: list[str] = list(layout.header)
@@ -92,12 +97,33 @@ def standalone_function(layout: ModuleLayout, span: FunctionSpan) -> StandaloneF
     parts += [f"attributes {group} = {{ {groups[group]} }}" for group in sorted(used_groups, key=_number) if group in groups]
     parts += [f"{name} = {value}" for name, value in layout.named_metadata.items()]
     parts += [f"{token} = {layout.metadata[token]}" for token in sorted(metadata_needed, key=_number)]
-    text = "\n".join(parts) + "\n"
+    module_text = "\n".join(parts) + "\n"
     token = span.token
-    if any(_ANON.match(t) for t in references(text, "global")):
-        text = rewrite_references(text, globals=_hide_anonymous)
+    if any(_ANON.match(t) for t in references(module_text, "global")):
+        module_text = rewrite_references(module_text, globals=_hide_anonymous)
         token = _hide_anonymous(token)
-    return StandaloneFunction(span.name, token, text, linkage, optnone_removed)
+    return StandaloneFunction(span.name, token, module_text, linkage, optnone_removed)
+
+
+_BLOCK_ADDRESS = re.compile(r"blockaddress\s*\(\s*(@" + NAME + r")")
+
+
+def _block_address_tables(layout: ModuleLayout, function: str, body: str) -> list[tuple[str, str]]:
+    """Definitions of the globals whose initializers hold `blockaddress(function, ...)`, kept whole.
+
+    A table the function itself does not use becomes externally visible, or passes would delete it."""
+    tables = []
+    used = {canonical_token(token) for token in references(body, "global")}
+    for entity in layout.entities:
+        if entity.kind != "global" or "blockaddress" not in entity.code:
+            continue
+        if not any(canonical_token(m.group(1)) == function for m in _BLOCK_ADDRESS.finditer(entity.code)):
+            continue
+        code = " ".join(entity.code.split())
+        if canonical_token(entity.token) not in used and _linkage_of(code.split("=", 1)[1]) in LOCAL_LINKAGES:
+            code = " ".join(_LINKAGE_WORD.sub("", code, count=1).split())
+        tables.append((canonical_token(entity.token), code))
+    return tables
 
 
 def _number(token: str) -> int:
@@ -119,16 +145,15 @@ def _linkage_of(prefix: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _make_external(body: str, span: FunctionSpan, linkage: str | None) -> str:
+def _make_external(before: str, rest: str, linkage: str | None) -> str:
+    """The function text with its linkage dropped (`before` ends where the name starts)."""
     if linkage in (None, "external"):
-        return body
-    first_line, _, rest = body.partition("\n")
-    before, _, after = first_line.partition(span.token)
-    before = _LINKAGE_WORD.sub("", before, count=1)
-    before = re.sub(r"\s+", " ", before)
+        return before + rest
+    before = " ".join(strip_comments(before).split())
+    before = " ".join(_LINKAGE_WORD.sub("", before, count=1).split())
     if linkage in LOCAL_LINKAGES:
-        before = re.sub(r"\bdso_local\b\s*", "", before)
-    return f"{before.rstrip()} {span.token}{after}" + ("\n" + rest if rest else "")
+        before = " ".join(re.sub(r"\bdso_local\b", "", before).split())
+    return f"{before} {rest}"
 
 
 def _attribute_group_of(header: str, token: str) -> str | None:
@@ -151,15 +176,16 @@ def _strip_optnone(text: str) -> str:
 
 
 def _declaration_for(layout: ModuleLayout, token: str) -> str | None:
-    if token in layout.declarations:
-        return layout.lines[layout.declarations[token]]
     span = layout.function(token)
     if span is not None:
-        header = " ".join(layout.lines[span.start_line : span.header_end_line + 1])
-        return _function_declaration(header, token)
-    if token in layout.globals:
-        return _global_declaration(layout.lines[layout.globals[token]], token)
-    return None
+        return _function_declaration(layout.function_header(span), span.token)
+    entity = layout.entity(token)
+    if entity is None:
+        return None
+    code = " ".join(entity.code.split())
+    if entity.kind == "declaration":
+        return code
+    return _global_declaration(code, entity.token)
 
 
 _DEFINE_TAIL_STOP = re.compile(

@@ -14,6 +14,7 @@ _TOKEN = re.compile(
     r"""
      (?P<string>c?"[^"]*")
     |(?P<comment>;[^\n]*)
+    |(?P<block>/\*(?:[^*]|\*(?!/))*(?:\*/)?)
     |(?P<global>@(?:"[^"]*"|[-a-zA-Z$._][-a-zA-Z$._0-9]*|[0-9]+))
     |(?P<attr>\#[0-9]+)
     |(?P<metadata>![0-9]+)
@@ -36,6 +37,23 @@ def strip_comment(line: str) -> str:
         elif char == ";" and not in_string:
             return line[:index]
     return line
+
+
+_COMMENT_OR_STRING = re.compile(r'"[^"\n]*"?|;[^\n]*|/\*(?:[^*]|\*(?!/))*(?:\*/)?')
+
+
+def strip_comments(text: str) -> str:
+    """Text without `;` and `/* */` comments; string literals are kept; line breaks are kept."""
+    if ";" not in text and "/*" not in text:
+        return text
+
+    def keep(match: re.Match[str]) -> str:
+        found = match.group()
+        if found.startswith('"'):
+            return found
+        return "\n" * found.count("\n") if found.startswith("/*") else ""
+
+    return _COMMENT_OR_STRING.sub(keep, text)
 
 
 def iter_references(text: str) -> Iterator[tuple[str, str]]:
@@ -81,19 +99,35 @@ def rewrite_references(
 
 
 def display_name(token: str) -> str:
-    """`@"a b"` -> `a b`, `@foo` -> `foo`: the name users type and llvmlite reports."""
+    """`@"a b"` -> `a b`, `@foo` -> `foo`, `@"\\C3\\A9"` -> `é`: the name users type and llvmlite reports.
+
+    Escapes are bytes of the UTF-8 name, as LLVM prints non-ASCII names."""
     name = token[1:]
-    if name.startswith('"') and name.endswith('"'):
-        name = re.sub(r"\\([0-9A-Fa-f]{2})", lambda m: chr(int(m.group(1), 16)), name[1:-1])
-    return name
+    if not (len(name) >= 2 and name.startswith('"') and name.endswith('"')):
+        return name
+    raw = bytearray()
+    for piece in re.split(r"(\\[0-9A-Fa-f]{2})", name[1:-1]):
+        if len(piece) == 3 and piece.startswith("\\"):
+            raw.append(int(piece[1:], 16))
+        else:
+            raw += piece.encode("utf-8", errors="surrogateescape")
+    return raw.decode("utf-8", errors="replace")
 
 
 def global_token(name: str) -> str:
-    """Inverse of `display_name`: quote names that are not plain identifiers."""
+    """Inverse of `display_name`: quote names that are not plain identifiers, escaping as LLVM prints."""
     if re.fullmatch(r"[-a-zA-Z$._][-a-zA-Z$._0-9]*|[0-9]+", name):
         return "@" + name
-    escaped = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else f"\\{ord(c):02X}" for c in name)
+    escaped = "".join(
+        chr(byte) if 32 <= byte < 127 and chr(byte) not in '"\\' else f"\\{byte:02X}"
+        for byte in name.encode("utf-8", errors="surrogateescape")
+    )
     return f'@"{escaped}"'
+
+
+def canonical_token(token: str) -> str:
+    """One spelling per global name (`@"foo"` and `@foo`, `@"é"` and `@"\\C3\\A9"` are the same symbol)."""
+    return global_token(display_name(token)) if token.startswith("@") else token
 
 
 def split_top_level(text: str, separator: str = ",") -> list[str]:
