@@ -168,3 +168,24 @@ def test_standalone_extraction_of_odd_module_matches_llvm_extract(tmp_path, opt_
     ).stdout
     assert count_instructions(ours) == count_instructions(extracted)
     assert ModuleLayout.from_text(ours).function("f") is not None
+
+
+def test_anonymous_functions_are_measured_and_written_back(tmp_path, opt_tool):
+    text = """@0 = private constant [3 x i32] [i32 1, i32 2, i32 3]
+define internal i32 @1(i32 %x) {
+  %p = getelementptr [3 x i32], ptr @0, i32 0, i32 %x
+  %v = load i32, ptr %p
+  %w = add i32 %v, 0
+  ret i32 %w
+}
+define i32 @user(i32 %x) {
+  %r = call i32 @1(i32 %x)
+  ret i32 %r
+}
+"""
+    out = tmp_path / "out.ll"
+    result = passpilot("optimize", str(write(tmp_path, text)), *FAST, "--json", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)["functions"]}
+    assert rows["1"]["oz"] is not None and rows["1"]["verified"], rows["1"]
+    assert verify(opt_tool, out.read_text()).ok
