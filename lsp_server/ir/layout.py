@@ -24,7 +24,7 @@ from .tokens import NAME, canonical_token, display_name, strip_comments
 _TOP = re.compile(
     r"""
      (?P<string>"[^"\n]*"?)
-    |(?P<comment>;[^\n]*)
+    |(?P<comment>;[^\n\r]*)
     |(?P<block>/\*(?:[^*]|\*(?!/))*(?:\*/)?)
     |(?P<open>[\[{(<])
     |(?P<close>[\]})>])
@@ -36,7 +36,7 @@ _TOP = re.compile(
     re.VERBOSE,
 )
 # Inside a function body only braces matter (and what can hide a brace).
-_BODY = re.compile(r'"[^"\n]*"?|;[^\n]*|/\*(?:[^*]|\*(?!/))*(?:\*/)?|[{}]|(?<=\n)(?:define|declare)\s')
+_BODY = re.compile(r'"[^"\n]*"?|;[^\n\r]*|/\*(?:[^*]|\*(?!/))*(?:\*/)?|[{}]|(?<=\n)(?:define|declare)\s')
 _FUNCTION_NAME = re.compile(r"@" + NAME + r"\s*\(")
 _ENTITY_KEYWORDS = {"define": "function", "declare": "declaration", "attributes": "attributes",
                     "source_filename": "header", "target": "header", "module": "header",
@@ -385,7 +385,7 @@ def _code_end(text: str, start: int, limit: int) -> int:
 
 def _locate(segment: str, token: str) -> int:
     """Offset of `token` in `segment` outside string literals and comments (0 if absent)."""
-    for match in re.finditer(r'"[^"]*"?|;[^\n]*|' + re.escape(token) + r"(?![-\w$.])", segment):
+    for match in re.finditer(r'"[^"]*"?|;[^\n\r]*|' + re.escape(token) + r"(?![-\w$.])", segment):
         if match.group() == token:
             return match.start()
     return 0

@@ -34,6 +34,8 @@ class InvalidIR(Exception):
 
 def parse(text: str, *, verify: bool = True) -> llvm.ModuleRef:
     """Parse (and verify) IR text; raise `InvalidIR` with located errors."""
+    if "\x00" in text:
+        text = _without_nul_in_comments(text)
     context = llvm.create_context()
     try:
         module = llvm.parse_assembly(text, context=context)
@@ -52,6 +54,22 @@ def parse(text: str, *, verify: bool = True) -> llvm.ModuleRef:
         if problem is not None:
             raise InvalidIR([problem])
     return module
+
+
+def _without_nul_in_comments(text: str) -> str:
+    """llvmlite hands LLVM a C string, which a NUL would cut short; LLVM itself skips one in a comment.
+
+    NULs in comments become spaces (offsets stay); a NUL anywhere else is a located error."""
+    cleaned = _COMMENT.sub(lambda m: m.group().replace("\x00", " ") if m.group().startswith((";", "/*")) else m.group(), text)
+    index = cleaned.find("\x00")
+    if index >= 0:
+        line = cleaned.count("\n", 0, index)
+        column = index - (cleaned.rfind("\n", 0, index) + 1)
+        raise InvalidIR([IRError(line, column, "a NUL character is not allowed here", column + 1)])
+    return cleaned
+
+
+_COMMENT = re.compile(r'"[^"\n]*"?|;[^\n\r]*|/\*(?:[^*]|\*(?!/))*(?:\*/)?')
 
 
 def _unreadable_message(text: str, error: Exception) -> IRError:

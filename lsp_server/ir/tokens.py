@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterator
 _TOKEN = re.compile(
     r"""
      (?P<string>c?"[^"]*")
-    |(?P<comment>;[^\n]*)
+    |(?P<comment>;[^\n\r]*)
     |(?P<block>/\*(?:[^*]|\*(?!/))*(?:\*/)?)
     |(?P<global>@(?:"[^"]*"|[-a-zA-Z$._][-a-zA-Z$._0-9]*|[0-9]+))
     |(?P<attr>\#[0-9]+)
-    |(?P<metadata>![0-9]+)
+    |(?P<metadata>!\s*[0-9]+)  # LLVM also reads `! 3` as `!3`
     """,
     re.VERBOSE,
 )
@@ -35,11 +35,12 @@ def strip_comment(line: str) -> str:
         if char == '"':
             in_string = not in_string
         elif char == ";" and not in_string:
-            return line[:index]
+            end = line.find("\r", index)  # LLVM ends a comment at a carriage return too
+            return line[:index] + (line[end:] if end >= 0 else "")
     return line
 
 
-_COMMENT_OR_STRING = re.compile(r'"[^"\n]*"?|;[^\n]*|/\*(?:[^*]|\*(?!/))*(?:\*/)?')
+_COMMENT_OR_STRING = re.compile(r'"[^"\n]*"?|;[^\n\r]*|/\*(?:[^*]|\*(?!/))*(?:\*/)?')
 
 
 def strip_comments(text: str) -> str:
@@ -61,7 +62,7 @@ def iter_references(text: str) -> Iterator[tuple[str, str]]:
     for match in _TOKEN.finditer(text):
         kind = match.lastgroup
         if kind in ("global", "attr", "metadata"):
-            yield kind, match.group()
+            yield kind, _compact(match.group()) if kind == "metadata" else match.group()
 
 
 def references(text: str, kind: str) -> set[str]:
@@ -92,10 +93,16 @@ def rewrite_references(
         if kind == "attr":
             return lookup(attrs, token)
         if kind == "metadata":
-            return lookup(metadata, token)
+            compact = _compact(token)
+            replaced = lookup(metadata, compact)
+            return token if replaced == compact else replaced
         return token
 
     return _TOKEN.sub(replace, text)
+
+
+def _compact(token: str) -> str:
+    return "".join(token.split())
 
 
 def display_name(token: str) -> str:
