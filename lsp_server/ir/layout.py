@@ -23,20 +23,20 @@ from .tokens import NAME, canonical_token, display_name, strip_comments
 # Outside function bodies: what can start an entity, plus what changes bracket depth or hides text.
 _TOP = re.compile(
     r"""
-     (?P<string>"[^"\n]*"?)
+     (?P<string>"[^"]*"?)
     |(?P<comment>;[^\n\r]*)
     |(?P<block>/\*(?:[^*]|\*(?!/))*(?:\*/)?)
     |(?P<open>[\[{(<])
     |(?P<close>[\]})>])
     |(?<![-\w$.@%!#"^])(?P<keyword>define|declare|attributes|source_filename|target|module|uselistorder_bb|uselistorder)(?![-\w$.])
-    |(?<![-\w$.@%!#"^])(?P<assign>[@%!$^]"""
+    |(?P<assign>(?:[@%!]|(?<![-\w$.])[$^])"""
     + NAME
     + r""")\s*=(?!=)
     """,
     re.VERBOSE,
 )
 # Inside a function body only braces matter (and what can hide a brace).
-_BODY = re.compile(r'"[^"\n]*"?|;[^\n\r]*|/\*(?:[^*]|\*(?!/))*(?:\*/)?|[{}]|(?<=\n)(?:define|declare)\s')
+_BODY = re.compile(r'"[^"]*"?|;[^\n\r]*|/\*(?:[^*]|\*(?!/))*(?:\*/)?|[{}]|(?<=\n)(?:define|declare)\s')
 _FUNCTION_NAME = re.compile(r"@" + NAME + r"\s*\(")
 _ENTITY_KEYWORDS = {"define": "function", "declare": "declaration", "attributes": "attributes",
                     "source_filename": "header", "target": "header", "module": "header",
@@ -369,18 +369,24 @@ class _Scanner:
         return end
 
 
+_STRING_OR_COMMENT = re.compile(r'"[^"]*"?|;[^\n\r]*|/\*(?:[^*]|\*(?!/))*(?:\*/)?')
+
+
 def _code_end(text: str, start: int, limit: int) -> int:
     """The end of the last character of code before `limit` (trailing comments and blanks excluded)."""
-    segment = text[start:limit]
-    lines = segment.split("\n")
-    offset = len(segment)
-    for line in reversed(lines):
-        offset -= len(line)
-        code = strip_comments(line).rstrip()
+    end = start
+    position = start
+    for match in _STRING_OR_COMMENT.finditer(text, start, limit):
+        code = text[position : match.start()]
         if code.strip():
-            return start + offset + len(code)
-        offset -= 1
-    return start + len(segment.rstrip())
+            end = position + len(code.rstrip())
+        if match.group().startswith('"'):
+            end = match.end()
+        position = match.end()
+    code = text[position:limit]
+    if code.strip():
+        end = position + len(code.rstrip())
+    return end
 
 
 def _locate(segment: str, token: str) -> int:

@@ -69,7 +69,7 @@ def _without_nul_in_comments(text: str) -> str:
     return cleaned
 
 
-_COMMENT = re.compile(r'"[^"\n]*"?|;[^\n\r]*|/\*(?:[^*]|\*(?!/))*(?:\*/)?')
+_COMMENT = re.compile(r'"[^"]*"?|;[^\n\r]*|/\*(?:[^*]|\*(?!/))*(?:\*/)?')
 
 
 def _unreadable_message(text: str, error: Exception) -> IRError:

@@ -40,11 +40,11 @@ def strip_comment(line: str) -> str:
     return line
 
 
-_COMMENT_OR_STRING = re.compile(r'"[^"\n]*"?|;[^\n\r]*|/\*(?:[^*]|\*(?!/))*(?:\*/)?')
+_COMMENT_OR_STRING = re.compile(r'"[^"]*"?|;[^\n\r]*|/\*(?:[^*]|\*(?!/))*(?:\*/)?')
 
 
 def strip_comments(text: str) -> str:
-    """Text without `;` and `/* */` comments; string literals are kept; line breaks are kept."""
+    """Text without `;` and `/* */` comments; string literals (which may span lines, as in LLVM) are kept; line breaks are kept."""
     if ";" not in text and "/*" not in text:
         return text
 

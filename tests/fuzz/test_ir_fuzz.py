@@ -4,17 +4,20 @@ other than a located `InvalidIR`."""
 
 from __future__ import annotations
 
+import os
+
 from lsp_server.ir import InvalidIR, ModuleLayout, check, parse, standalone_function
 
 from .mutations import mutate, seed_corpus
 
-INPUTS = int(__import__("os").environ.get("PASSPILOT_FUZZ_INPUTS", "400"))
+INPUTS = int(os.environ.get("PASSPILOT_FUZZ_INPUTS", "400"))  # a long run: PASSPILOT_FUZZ_INPUTS=20000
+FIRST_SEED = int(os.environ.get("PASSPILOT_FUZZ_SEED", "0"))
 
 
 def test_layout_agrees_with_llvm_on_fuzzed_input():
     corpus = seed_corpus(limit_benchmark=20)
     valid = 0
-    for seed in range(INPUTS):
+    for seed in range(FIRST_SEED, FIRST_SEED + INPUTS):
         name, data = corpus[seed % len(corpus)]
         fuzzed, mutations = mutate(seed, data)
         try:
