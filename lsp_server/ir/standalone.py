@@ -80,11 +80,12 @@ def standalone_function(layout: ModuleLayout, span: FunctionSpan) -> StandaloneF
     used_groups = set()
     for chunk in [body, *declarations.values()]:
         used_groups |= references(chunk, "attr")
-    body_code = strip_comments(body)
+    # Comdats of the function and of the globals kept whole (the function's own may be implicit).
+    definitions = strip_comments(body) + "\n" + "\n".join(d for d in declarations.values() if not d.startswith("declare"))
     comdats = {
         token: line
         for token, line in layout.comdats.items()
-        if re.search(r"comdat\s*\(\s*" + re.escape(token) + r"\s*\)", body_code)
+        if re.search(r"comdat\s*\(\s*" + re.escape(token) + r"\s*\)", definitions)
         or (token[1:] == span.token[1:] and re.search(r"\bcomdat\b(?!\s*\()", header))
     }
 

@@ -211,3 +211,22 @@ def test_non_ascii_names_are_one_symbol(opt_tool):
     assert layout.function("été") is not None
     standalone = standalone_function(layout, layout.function("q\"uote"))
     assert standalone.text.count("define") == 1 and standalone.text.count("declare") == 1
+
+
+def test_block_address_table_in_a_comdat(opt_tool):
+    text = """$grp = comdat any
+@t = global ptr blockaddress(@f, %bb), comdat($grp)
+define i32 @f(i32 %x) {
+entry:
+  %c = icmp eq i32 %x, 0
+  br i1 %c, label %bb, label %other
+bb:
+  ret i32 1
+other:
+  ret i32 2
+}
+"""
+    layout = ModuleLayout.from_text(text)
+    standalone = standalone_function(layout, layout.function("f"))
+    assert "$grp = comdat any" in standalone.text
+    assert run_opt(opt_tool, "default<Oz>", standalone.text).ok
