@@ -122,17 +122,33 @@ def llvm_diagnostic(message: str, text: str) -> IRError:
 
 def _parse_error(message: str, text: str) -> IRError:
     lines = text.split("\n")
-    for raw in message.splitlines():
+    message_lines = message.split("\n")  # not splitlines(): LLVM's quoted source may hold other breaks
+    for index, raw in enumerate(message_lines):
         match = _LOCATION.search(raw)
         if match:
             line = max(int(match.group(1)) - 1, 0)
             if line >= len(lines):
                 line = max(len(lines) - 1, 0)
             text = lines[line] if lines else ""
-            # LLVM reports byte columns; IRError counts characters.
-            column = len(text.encode()[: max(int(match.group(2)) - 1, 0)].decode(errors="ignore"))
+            quoted = message_lines[index + 1] if index + 1 < len(message_lines) else None
+            start = _segment_start(text, quoted)
+            # LLVM reports byte columns from the last line feed or carriage return; IRError counts
+            # characters from the line feed.
+            column = start + len(text[start:].encode()[: max(int(match.group(2)) - 1, 0)].decode(errors="ignore"))
             return IRError(line, column, match.group(3).strip(), _token_end(text, column))
     return IRError(0, 0, message.strip() or "invalid LLVM IR")
+
+
+def _segment_start(line: str, quoted: str | None) -> int:
+    """Where LLVM's column 1 is on a line that carriage returns split: the piece LLVM quoted."""
+    if "\r" not in line:
+        return 0
+    starts, offset = [], 0
+    for piece in line.split("\r"):
+        starts.append((offset, piece))
+        offset += len(piece) + 1
+    matching = [start for start, piece in starts if quoted is not None and piece == quoted.rstrip("\r")]
+    return matching[0] if len(matching) == 1 else 0
 
 
 def _token_end(line: str, column: int) -> int:

@@ -25,3 +25,11 @@ def test_invalid_ir_exception_carries_errors():
     with pytest.raises(InvalidIR) as caught:
         parse("this is not IR\n")
     assert caught.value.errors[0].line == 0
+
+
+def test_error_after_a_carriage_return_is_located_where_llvm_means():
+    """LLVM counts columns from the last line feed or carriage return; IRError counts from the line feed."""
+    from lsp_server.ir import check
+
+    errors = check("define i32 @f() {\n  ret i32 0\rbad\n}\n")
+    assert [(e.line, e.column) for e in errors] == [(1, 12)]
