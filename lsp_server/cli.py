@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .compiler import OptNotFound, verify
+from .compiler import BACKEND_CHOICES, OptNotFound, verify
 from .engine import (
     DEFAULT_SOURCES,
     SOURCE_NAMES,
@@ -27,7 +27,10 @@ from .engine import (
     standalone_functions,
     write_back,
 )
-from .ir import InvalidIR, IRError, llvm_diagnostic
+from .compiler.behaviour import DEFAULT_TRIALS, BehaviourOptions
+from .engine.behaviour import BehaviourVerdict, RewriteChecker, write_back_checked
+from .engine.deep import SEED_SOURCES, DeepOptions, DeepResult, DeepSearch
+from .ir import InvalidIR, IRError, StandaloneFunction, llvm_diagnostic
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_NO_OPT = 0, 2, 3
 
@@ -48,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         sources = _sources(args.sources)
     except BadInput as error:
         parser.error(str(error))
+    if args.time is None and (args.calls is not None or args.seed is not None):
+        parser.error("--calls and --seed go with --time (the deep search)")
     try:
         if args.command == "optimize":
             return _optimize(args, sources)
@@ -73,9 +78,16 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--profile", default="passpilot", choices=["passpilot", "llm-compiler-ftd"], help="prompt profile")
         sub.add_argument("--samples", type=_positive, default=4, help="model answers per function")
         sub.add_argument("--gpu-layers", type=int, default=0, help="model layers offloaded to the GPU (-1: all)")
+        sub.add_argument("--threads", type=_non_negative, default=0, help="model CPU threads (0: from the model's size; 1 for the shipped model)")
         sub.add_argument("--opt", default="", help="the opt executable (default: PASSPILOT_OPT, else newest on PATH)")
         sub.add_argument("--jobs", type=_non_negative, default=0, help="parallel opt processes (default: all cores)")
         sub.add_argument("--timeout", type=float, default=20.0, help="seconds before an opt run counts as hung")
+        sub.add_argument(
+            "--backend", default="auto", choices=BACKEND_CHOICES, help="run candidates in opt processes or libLLVM workers (auto: libllvm when it loads)"
+        )
+        sub.add_argument("--time", type=_positive_seconds, metavar="SECONDS", help="deep search: seconds per function (instead of --budget)")
+        sub.add_argument("--calls", type=_positive, metavar="N", help="deep search: at most N candidates per function beyond -Oz")
+        sub.add_argument("--seed", type=int, help=f"deep search: the seed of its choices (default {DeepOptions.seed})")
         sub.add_argument("--json", action="store_true", help="machine-readable output")
 
     optimize = commands.add_parser("optimize", help="optimize the functions of a .ll file")
@@ -84,6 +96,10 @@ def _parser() -> argparse.ArgumentParser:
     optimize.add_argument("--function", action="append", dest="functions", metavar="NAME", help="only these functions")
     optimize.add_argument("--no-cache", action="store_true", help="do not read or write the result cache")
     optimize.add_argument("--cache-dir", default="", help="result cache folder (default: the platform cache dir)")
+    optimize.add_argument(
+        "--check-behaviour", action="store_true", help="run each rewrite against the original on random inputs (clang-22); block those that differ"
+    )
+    optimize.add_argument("--behaviour-trials", type=_positive, default=DEFAULT_TRIALS, help="inputs per behaviour check")
     engine_options(optimize, budget=10)
 
     bench = commands.add_parser("bench", help="measure the engine on every .ll file under a folder")
@@ -130,11 +146,35 @@ def _settings(args, *, use_cache: bool, cache_dir: str = "") -> EngineSettings:
         model_profile=args.profile,
         samples=args.samples,
         gpu_layers=args.gpu_layers,
+        model_threads=args.threads,
         cache_dir=cache_dir,
         use_cache=use_cache,
         jobs=args.jobs,
         timeout=args.timeout,
+        backend=args.backend,
     )
+
+
+def _positive_seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be more than 0 seconds")
+    return value
+
+
+def _deep_options(args, sources: list[str]) -> DeepOptions:
+    """`--time`, `--calls`, `--seed`; the starting lists come from the model and the coreset if listed."""
+    given = {"seconds": args.time, "calls": args.calls, "seed": args.seed}
+    chosen = {key: value for key, value in given.items() if value is not None}
+    return DeepOptions(**chosen, sources=tuple(name for name in SEED_SOURCES if name in sources))
+
+
+def _deep_report(args, sources: list[str]) -> dict:
+    """The deep search's settings for the JSON reports, when `--time` asked for it."""
+    if args.time is None:
+        return {}
+    options = _deep_options(args, sources)
+    return {"deep": {"seconds": options.seconds, "calls": options.calls or None, "seed": options.seed}}
 
 
 def read_ir(path: Path) -> str:
@@ -173,16 +213,25 @@ def _optimize(args, sources: list[str]) -> int:
     optimizer = assembly.optimizer
     try:
         _check_with_compiler(optimizer, args.file, text)
-        results = optimizer.optimize_all(functions, budget=args.budget, sources=sources)
-        module = write_back(optimizer, text, results)
+        if args.time is not None:
+            with DeepSearch(optimizer, _deep_options(args, sources)) as deep:
+                results = deep.optimize_all(functions)
+        else:
+            results = optimizer.optimize_all(functions, budget=args.budget, sources=sources)
+        verdicts = _behaviour_verdicts(args, optimizer, text, results) if args.check_behaviour else None
+        module = write_back(optimizer, text, results) if verdicts is None else write_back_checked(optimizer, text, results, verdicts)
     finally:
         optimizer.close()
     rows = [_row(outcome.result, outcome.verified) for outcome in module.outcomes]
+    for row, verdict in zip(rows, verdicts or []):
+        row["behaviour"] = verdict.to_json()
     report = {
         "opt": {"path": optimizer.opt.path, "version": optimizer.opt.version},
+        "backend": optimizer.backend.identity.report(),
         "model": assembly.model_identity,
         "budget": args.budget,
         "sources": sources,
+        **_deep_report(args, sources),
         "functions": rows,
         "totals": _totals(rows),
     }
@@ -195,6 +244,12 @@ def _optimize(args, sources: list[str]) -> int:
     elif output is not None:
         _write_atomically(output, module.text)
     return EXIT_OK
+
+
+def _behaviour_verdicts(args, optimizer, text: str, results: list[FunctionResult]) -> list[BehaviourVerdict]:
+    """`--check-behaviour`: compare each rewrite with the original on random inputs (engine.behaviour)."""
+    with RewriteChecker(optimizer, BehaviourOptions(trials=args.behaviour_trials)) as checker:
+        return checker.verdicts(text, results)
 
 
 def _check_with_compiler(optimizer, path: Path, text: str) -> None:
@@ -253,6 +308,7 @@ def _row(result: FunctionResult, verified: bool) -> dict:
         "verified": verified,
         "optnone_removed": result.function.optnone_removed,
         "opt_calls": result.opt_calls,
+        **({"search": result.search_figures()} if isinstance(result, DeepResult) else {}),
         "failed": [{"passes": m.passes, "source": m.source, "error": m.error} for m in result.measurements if not m.ok],
         "predicted": (
             {"original": prediction.predicted_before, "best": prediction.predicted_after, "passes": prediction.passes}
@@ -279,7 +335,10 @@ def _totals(rows: list[dict]) -> dict:
 def _print_table(report: dict) -> None:
     rows = report["functions"]
     width = max([len("function"), *(len(r["name"]) for r in rows)])
-    print(f"opt {report['opt']['version']} ({report['opt']['path']})" + (f", model {report['model']}" if report["model"] else ""))
+    print(
+        f"opt {report['opt']['version']} ({report['opt']['path']}), backend {report['backend']['name']}"
+        + (f", model {report['model']}" if report["model"] else "")
+    )
     print(f"{'function':<{width}}  {'original':>8}  {'-Oz':>6}  {'best':>6}  {'vs -Oz':>7}  {'source':<8}  passes")
     for r in rows:
         change = f"{100.0 * (r['best'] - r['oz']) / r['oz']:+.1f}%" if r["oz"] and r["best"] is not None else "n/a"
@@ -288,32 +347,52 @@ def _print_table(report: dict) -> None:
             f"{r['name']:<{width}}  {r['original']:>8}  {_figure(r['oz']):>6}  {_figure(r['best']):>6}  {change:>7}  "
             f"{r['source'] or '-':<8}  {r['passes'] or '-'}{mark}"
         )
+        if r.get("behaviour"):
+            _print_behaviour(r["behaviour"], width)
     t = report["totals"]
+    if report.get("deep"):
+        searched = [r["search"] for r in rows if r.get("search")]
+        print(f"deep search: {sum(s['tried'] for s in searched)} candidates in {sum(s['seconds'] for s in searched):.1f} s")
     print(
         f"{'total':<{width}}  {t['original']:>8}  {t['oz']:>6}  {t['best']:>6}  {0.0 - t['gain_vs_oz_percent']:>+6.1f}%  "
         f"{t['improved_functions']} of {t['functions']} functions smaller than -Oz"
     )
 
 
+def _print_behaviour(behaviour: dict, width: int) -> None:
+    """Under a function's row: its behaviour check, and the inputs that show a blocked rewrite."""
+    indent = " " * (width + 2)
+    print(f"{indent}behaviour: {behaviour['summary']}")
+    for index, blocked in enumerate(behaviour["blocked"]):
+        print(f"{indent}  blocked {blocked['passes']} ({blocked['count']} instructions): {blocked['diagnosis']}")
+        for line in (blocked["check"]["counterexample"] or "").splitlines() if index == 0 else []:
+            print(f"{indent}    {line}")
+
+
 def _figure(value) -> str:
     return "-" if value is None else str(value)
 
 
-def _bench(args, sources: list[str]) -> int:
-    files = sorted(
-        path for path in args.directory.rglob("*.ll") if not any(part.startswith(".") for part in path.relative_to(args.directory).parts)
-    )
+def benchmark_sample(directory: Path, limit: int) -> tuple[list[tuple[Path, StandaloneFunction]], list[str]]:
+    """The functions of every .ll file under a folder with their files, or an even sample of `limit` of
+    them (0: all), and the files skipped with why. `bench` and scripts/bench_deep.py take the same sample."""
+    files = sorted(path for path in directory.rglob("*.ll") if not any(part.startswith(".") for part in path.relative_to(directory).parts))
     if not files:
-        raise BadInput(f"{args.directory}: no .ll files found")
+        raise BadInput(f"{directory}: no .ll files found")
     functions, skipped = [], []
     for path in files:
         try:
-            functions += standalone_functions(read_ir(path))[1]
+            functions += [(path, function) for function in standalone_functions(read_ir(path))[1]]
         except (BadInput, InvalidIR) as error:
             skipped.append(f"{path}: {error}")
-    if args.limit and args.limit < len(functions):
+    if limit and limit < len(functions):
         # An even spread over the sorted functions, so that every package is represented.
-        functions = [functions[i * len(functions) // args.limit] for i in range(args.limit)]
+        functions = [functions[i * len(functions) // limit] for i in range(limit)]
+    return functions, skipped
+
+
+def _bench(args, sources: list[str]) -> int:
+    sample, skipped = benchmark_sample(args.directory, args.limit)
     assembly = assemble(_settings(args, use_cache=args.cache))
     for warning in assembly.warnings:
         print(f"passpilot: {warning}", file=sys.stderr)
@@ -321,12 +400,16 @@ def _bench(args, sources: list[str]) -> int:
     rows, seconds = [], []
     model_candidates = model_valid = 0
     errors_before, errors_after = [], []
+    deep = DeepSearch(optimizer, _deep_options(args, sources)) if args.time is not None else None
     try:
-        for function in functions:
+        for path, function in sample:
             started = time.perf_counter()
-            result = optimizer.optimize(function, budget=args.budget, sources=sources)
+            result = deep.search(function) if deep else optimizer.optimize(function, budget=args.budget, sources=sources)
             seconds.append(time.perf_counter() - started)
-            rows.append(_row(result, verified=result.best is not None))
+            # One auditable row per function: `opt -passes=<passes>` on the function's standalone module
+            # (`standalone_functions` of `directory/file`) gives `best`, and `default<Oz>` gives `oz`.
+            row = {"file": str(path.relative_to(args.directory)), **_row(result, verified=result.best is not None)}
+            rows.append({**row, "seconds": round(seconds[-1], 4)})
             for m in result.measurements:
                 if m.source != "model":
                     continue
@@ -337,16 +420,22 @@ def _bench(args, sources: list[str]) -> int:
                 if m.predicted_after is not None and m.ok:
                     errors_after.append(abs(m.predicted_after - m.count))
     finally:
+        if deep is not None:
+            deep.close()
         optimizer.close()
     totals = _totals(rows)
     report = {
         "directory": str(args.directory),
         "opt": {"path": optimizer.opt.path, "version": optimizer.opt.version},
+        "backend": optimizer.backend.identity.report(),
         "model": assembly.model_identity,
         "budget": args.budget,
         "sources": sources,
+        **_deep_report(args, sources),
         "jobs": optimizer.jobs,
         "totals": totals,
+        "candidates": sum(1 + row["opt_calls"] for row in rows),  # compiler runs: -Oz plus the budget spent
+        "seconds_total": round(sum(seconds), 3),
         "seconds_per_function": {
             "p50": round(_percentile(seconds, 50), 4),
             "p95": round(_percentile(seconds, 95), 4),
@@ -363,16 +452,19 @@ def _bench(args, sources: list[str]) -> int:
             else None
         ),
         "skipped_files": skipped,
+        "functions": rows,
     }
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         s = report["seconds_per_function"]
         print(f"passpilot bench {args.directory}: {totals['functions']} functions, budget {args.budget}, sources {','.join(sources)}")
-        print(f"  opt {optimizer.opt.version}, {optimizer.jobs} jobs" + (f", model {assembly.model_identity}" if assembly.model_identity else ""))
+        print(f"  opt {optimizer.opt.version}, backend {optimizer.backend.identity.name}, {optimizer.jobs} jobs" + (f", model {assembly.model_identity}" if assembly.model_identity else ""))
         print(f"  instructions: original {totals['original']}, -Oz {totals['oz']}, best {totals['best']}")
         print(f"  gain vs -Oz: {totals['gain_vs_oz_percent']:.2f}% ({totals['improved_functions']} functions improved)")
         print(f"  time per function: p50 {s['p50']:.3f} s, p95 {s['p95']:.3f} s, mean {s['mean']:.3f} s")
+        if deep is not None:
+            print(f"  deep search: {report['candidates'] / max(1, len(rows)):.0f} candidates per function, --time {args.time:g} s")
         if report["model_answers"]:
             m = report["model_answers"]
             print(f"  model answers: {m['answers']}, valid {100 * m['valid_share']:.1f}%, MAE original {m['mae_original']}, MAE best {m['mae_best']}")

@@ -16,6 +16,7 @@ import attrs
 import cattrs
 from attrs import validators as v
 
+from .compiler import BACKEND_CHOICES
 from .engine import EngineSettings
 
 SECTION = "passpilot"
@@ -40,6 +41,7 @@ class ModelSettings:
     )
     samples: int = attrs.field(default=4, validator=v.ge(1), metadata=_key("samples", "an integer >= 1"))
     gpu_layers: int = attrs.field(default=0, validator=v.ge(-1), metadata=_key("gpuLayers", "an integer >= -1"))
+    threads: int = attrs.field(default=0, validator=v.ge(0), metadata=_key("threads", "an integer >= 0 (0: automatic)"))
 
 
 @attrs.frozen
@@ -48,11 +50,19 @@ class CacheSettings:
 
 
 @attrs.frozen
+class CompilerSettings:
+    backend: str = attrs.field(
+        default="auto", validator=v.in_(BACKEND_CHOICES), metadata=_key("backend", " or ".join(f'"{c}"' for c in BACKEND_CHOICES))
+    )
+
+
+@attrs.frozen
 class Settings:
     opt: OptSettings = attrs.field(factory=OptSettings, metadata=_key("opt", "an object"))
     model: ModelSettings = attrs.field(factory=ModelSettings, metadata=_key("model", "an object"))
     budget: int = attrs.field(default=10, validator=v.ge(0), metadata=_key("budget", "an integer >= 0"))
     cache: CacheSettings = attrs.field(factory=CacheSettings, metadata=_key("cache", "an object"))
+    compiler: CompilerSettings = attrs.field(factory=CompilerSettings, metadata=_key("compiler", "an object"))
 
     def engine_settings(self) -> EngineSettings:
         """What the engine is assembled from; a change here means re-assembling (budget is not in it)."""
@@ -62,8 +72,10 @@ class Settings:
             model_profile=self.model.profile,
             samples=self.model.samples,
             gpu_layers=self.model.gpu_layers,
+            model_threads=self.model.threads,
             cache_dir=self.cache.dir,
             use_cache=True,
+            backend=self.compiler.backend,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -101,7 +113,7 @@ def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=False)
     conv.register_structure_hook(int, _strict_int)
     conv.register_structure_hook(str, _strict_str)
-    for cls in (OptSettings, ModelSettings, CacheSettings, Settings):
+    for cls in (OptSettings, ModelSettings, CacheSettings, CompilerSettings, Settings):
         renames = {
             field.name: cattrs.gen.override(rename=field.metadata["key"])
             for field in attrs.fields(cls)
@@ -112,7 +124,7 @@ def _make_converter() -> cattrs.Converter:
     return conv
 
 
-for _cls in (OptSettings, ModelSettings, CacheSettings, Settings):
+for _cls in (OptSettings, ModelSettings, CacheSettings, CompilerSettings, Settings):
     attrs.resolve_types(_cls)
 converter = _make_converter()
 

@@ -12,14 +12,18 @@ import asyncio
 import functools
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
 
 from lsprotocol import types
 from pygls.capabilities import get_capability
+from pygls.exceptions import JsonRpcException, JsonRpcInternalError
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
 
 from . import __version__
 from .config import Settings
@@ -34,15 +38,31 @@ from .features import (
     settings,
     symbols,
 )
-from .features.documents import DocumentState
+from .features import codelens, pass_trace, rename, semantic_tokens
+from .features.documents import SYNC_KIND, DocumentState
 from .features.engine import EngineState
 from .features.jobs import JobTracker
 from .features.measure import Measurements
+from .features.positions import Positions
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-FEATURES = (settings, documents, inlay_hints, hover, code_actions, commands, navigation, symbols, folding)
+FEATURES = (settings, documents, inlay_hints, hover, code_actions, commands, navigation, symbols, folding, pass_trace, codelens, semantic_tokens, rename)
+
+
+class PassPilotProtocol(LanguageServerProtocol):
+    """pygls' protocol, except that the client's answer to a request the server stopped waiting for
+    (its future was cancelled: a job ended, a command was cancelled) is dropped; pygls would fail on it
+    and log a traceback."""
+
+    def _handle_response(self, msg_id, result=None, error=None):
+        future = self._request_futures.get(msg_id)
+        if future is not None and future.cancelled():
+            del self._request_futures[msg_id]
+            log.debug("dropped the answer to %s, which is no longer awaited", msg_id)
+            return
+        super()._handle_response(msg_id, result, error)
 
 
 class PassPilotServer(LanguageServer):
@@ -50,7 +70,8 @@ class PassPilotServer(LanguageServer):
         super().__init__(
             name="passpilot",
             version=__version__,
-            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+            text_document_sync_kind=SYNC_KIND,
+            protocol_cls=PassPilotProtocol,
         )
         self.settings = Settings()
         self.raw_initialization_options: Any = None
@@ -58,9 +79,11 @@ class PassPilotServer(LanguageServer):
         self.reported_problems: set[str] = set()
         self.reported_engine_error: str | None = None
         self.initialized = False
+        self.shutdown_requested = False
         self.engine = EngineState()
         self.documents: dict[str, DocumentState] = {}
         self.measurements = Measurements(self)
+        self.positions_cache: dict[tuple[str, str], Positions] = {}  # see Positions.of
         self.jobs = JobTracker(self)
         # Parsing, extraction and the engine's driver threads; `opt` processes run in the optimizer's own pool.
         self.executor = ThreadPoolExecutor(max_workers=max(4, (os.cpu_count() or 1) + 2), thread_name_prefix="passpilot-lsp")
@@ -87,6 +110,64 @@ class PassPilotServer(LanguageServer):
         log.log(logging.ERROR if kind == types.MessageType.Error else logging.WARNING, "%s", message)
         self.window_show_message(types.ShowMessageParams(type=kind, message=message))
 
+    def stop_work(self) -> None:
+        """Cancel every job and end the processes they started (`opt`, LLVM workers)."""
+        self.jobs.cancel_all()
+        self.measurements.close()
+        end_child_processes()
+
+    def exit_now(self) -> NoReturn:
+        """Leave the process at once: threads may be inside llama.cpp or an `opt` that cannot be cancelled,
+        and nothing they compute is wanted any more (Python would wait for them at exit). The status is
+        0 after a `shutdown` request and 1 without one, as LSP asks."""
+        try:
+            self.stop_work()
+        finally:
+            logging.shutdown()
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except (OSError, ValueError):
+                    pass
+            os._exit(0 if self.shutdown_requested else 1)
+
+
+def end_child_processes() -> None:
+    """Kill this process's children and their process groups (each `opt` runs in a session of its own).
+    Linux only (where /proc lists children); elsewhere they end with their own time limits."""
+    children: set[int] = set()
+    try:
+        for task in Path("/proc/self/task").iterdir():
+            try:
+                children.update(int(pid) for pid in (task / "children").read_text().split())
+            except (OSError, ValueError):
+                continue
+    except OSError:
+        return
+    for pid in children:
+        try:
+            if os.getpgid(pid) == pid:
+                os.killpg(pid, signal.SIGKILL)
+            else:
+                os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            continue
+
+
+class ChosenErrorAnswers(logging.Filter):
+    """pygls logs every error answer with a traceback. An error a handler raises on purpose (a cancelled
+    request, a refusal with a message for the user, invalid parameters) is not a fault of the server:
+    it becomes one INFO line. Internal errors keep their traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if not isinstance(error, JsonRpcException) or isinstance(error, JsonRpcInternalError):
+            return True
+        record.msg, record.args = f"{record.getMessage()}: answered {type(error).__name__}: {error}", ()
+        record.exc_info, record.exc_text = None, None
+        record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+        return logging.getLogger(record.name).isEnabledFor(logging.INFO)
+
 
 def build_server() -> PassPilotServer:
     server = PassPilotServer()
@@ -109,27 +190,28 @@ def _protocol_streams():
 
 
 def serve(tcp: str | None = None) -> int:
-    """Run the server over stdio, or on `HOST:PORT`; returns the exit status."""
+    """Run the server over stdio, or on `HOST:PORT`. Returns 2 for a bad address; otherwise the process
+    ends when the connection does (see `PassPilotServer.exit_now`)."""
     if not logging.getLogger().handlers:
         logging.basicConfig(
             level=os.environ.get("PASSPILOT_LOG_LEVEL", "WARNING").upper(),
             format="passpilot: %(levelname)s %(name)s: %(message)s",
             stream=sys.stderr,
         )
+        if "PASSPILOT_LOG_LEVEL" not in os.environ:
+            logging.getLogger("lsp_server").setLevel(logging.INFO)  # PassPilot's own jobs and figures, not pygls' chatter
+    logging.getLogger("pygls.protocol.json_rpc").addFilter(ChosenErrorAnswers())
+    if tcp:
+        host, _, port = tcp.rpartition(":")
+        if not port.isdigit():
+            print(f"passpilot: --tcp expects HOST:PORT, got {tcp!r}", file=sys.stderr)
+            return 2
     server = build_server()
     try:
         if tcp:
-            host, _, port = tcp.rpartition(":")
-            if not port.isdigit():
-                print(f"passpilot: --tcp expects HOST:PORT, got {tcp!r}", file=sys.stderr)
-                return 2
             server.start_tcp(host or "127.0.0.1", int(port))
         else:
             stdin, stdout = _protocol_streams()
             server.start_io(stdin, stdout)
     finally:
-        server.jobs.cancel_all()
-        server.measurements.close()
-        server.engine.close()
-        server.executor.shutdown(wait=False, cancel_futures=True)
-    return 0
+        server.exit_now()

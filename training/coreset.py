@@ -1,17 +1,18 @@
-"""The coreset: K pass lists that together win most often, chosen on the training labels.
+"""The coreset: K pool lists chosen greedily by marginal gain on the dense labels (`training.labels`).
 
-    python -m training.coreset --labels data/labels.jsonl --k 24 --out models/coreset.txt
+    python -m training.coreset --labels data/labels --max-k 64              # print the curve, plot it
+    python -m training.coreset --labels data/labels --max-k 64 --write      # and replace models/coreset.txt if it wins
 
-1. From the autotuner's labels (every function measured on ~200 lists of a shared pool), keep the
-   `--candidates` lists with the best mean gain under -Oz per function they were measured on.
-2. Measure those candidates on every labelled function (the matrix is cached beside the labels).
-3. Greedily pick the list that removes the most instructions beyond what the lists picked so far reach.
+Labelled functions are split by their normalized hash: 80% choose the lists, 20% are held out (the same
+split the model uses, `held_out`). Greedy: each step picks the pool list that removes the most
+instructions beyond the best of -Oz and the lists already picked, summed over the choosing functions
+(instructions, not percentages: the benchmark's figure is total instructions against -Oz). K is the
+smallest size whose held-out gain reaches `--keep` (98%) of the best held-out gain up to `--max-k`.
 
-It also writes the model's training labels (`--model-labels`): for each function the smallest result of
-the autotuner's best list and the coreset lists, a coreset list winning ties (even a tie with -Oz), so that
-functions that are alike get the same answer and the model has something consistent to learn. With
-`--extra N`, N more corpus functions are labelled with the coreset alone (its lists and -Oz, 17 `opt`
-calls each instead of 200): the autotuner's knowledge, distilled into the coreset, reaches more functions.
+The new coreset replaces `models/coreset.txt` (with `--write`) only if, on the held-out functions, its
+first B lists are never worse than the current file's first B lists at B = 1, 3, 10 and the current
+file's length, and better at the largest of these budgets.
+The curve goes to `docs/bench/coreset-curve.json` and `docs/images/coreset-curve.png`.
 """
 
 from __future__ import annotations
@@ -19,156 +20,167 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
-from lsp_server.compiler import find_opt, load_vocabulary
-from lsp_server.engine import CoresetSource, Optimizer, standalone_functions
-from training.labels import corpus_entries
+import numpy as np
+
+from training.labels import FAILED, LabelStore, read_coreset
 
 ROOT = Path(__file__).resolve().parents[1]
+HELD_OUT_PERCENT = 20
+BIG = np.iinfo(np.int64).max // 4
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+def held_out(hashes: Sequence[str], percent: int = HELD_OUT_PERCENT) -> np.ndarray:
+    """True for the functions held out of every choice (coreset and model): a fixed share by hash."""
+    return np.asarray([int(h[:8], 16) % 100 < percent for h in hashes], dtype=bool)
 
 
-def promising_lists(labels: list[dict], pool: list[str], count: int, min_evaluations: int = 5) -> list[str]:
-    gain: dict[str, float] = defaultdict(float)
-    evaluations: dict[str, int] = defaultdict(int)
-    for label in labels:
-        for index, measured in label["counts"].items():
-            evaluations[index] += 1
-            gain[index] += max(0, label["oz"] - measured) / max(label["oz"], 1)
-    ranked = sorted((i for i in evaluations if evaluations[i] >= min_evaluations), key=lambda i: -gain[i] / evaluations[i])
-    chosen = [pool[int(i)] for i in ranked[:count]]
-    # The single best lists found per function are candidates too: they may be rare but strong.
-    for label in sorted(labels, key=lambda l: l["best"] - l["oz"]):
-        if len(chosen) >= count * 2:
-            break
-        if label["best"] < label["oz"] and label["passes"] not in chosen:
-            chosen.append(label["passes"])
-    return chosen
+def as_costs(counts: np.ndarray) -> np.ndarray:
+    """int64 counts with failures as a huge count, so that a failed list is never the best."""
+    costs = counts.astype(np.int64)
+    costs[counts == FAILED] = BIG
+    return costs
 
 
-def measure_matrix(labels: list[dict], lists: list[str], corpus: Path, jobs: int) -> dict[str, dict[str, int]]:
-    opt = find_opt()
-    optimizer = Optimizer(opt, sources=[CoresetSource(lists)], vocabulary=load_vocabulary(opt), jobs=jobs)
-    matrix: dict[str, dict[str, int]] = {}
-    try:
-        for number, label in enumerate(labels, 1):
-            function = standalone_functions((corpus / label["path"]).read_text())[1][0]
-            result = optimizer.optimize(function, budget=len(lists), sources=["coreset"])
-            matrix[label["path"]] = {m.passes: m.count for m in result.measurements if m.ok}
-            if number % 50 == 0:
-                print(f"coreset: measured {number}/{len(labels)} functions", flush=True)
-    finally:
-        optimizer.close()
-    return matrix
-
-
-def label_with_coreset(entries: list[dict], lists: list[str], corpus: Path, jobs: int) -> list[dict]:
-    """The smallest of the coreset lists and -Oz for each function; earlier lists win ties, -Oz loses them."""
-    opt = find_opt()
-    optimizer = Optimizer(opt, sources=[CoresetSource(lists)], vocabulary=load_vocabulary(opt), jobs=jobs)
-    labels = []
-    try:
-        for number, entry in enumerate(entries, 1):
-            try:
-                function = standalone_functions((corpus / entry["path"]).read_text())[1][0]
-            except (OSError, IndexError, ValueError):
-                continue
-            result = optimizer.optimize(function, budget=len(lists), sources=["coreset"])
-            if result.oz.count is None:
-                continue
-            counts = {m.passes: m.count for m in result.measurements[1:] if m.ok}
-            options = [(count, rank, passes) for rank, passes in enumerate(lists) if (count := counts.get(passes)) is not None]
-            options.append((result.oz.count, len(lists), "default<Oz>"))
-            count, _, passes = min(options)
-            labels.append({"path": str((corpus / entry["path"]).resolve()), "original": result.original,
-                           "oz": result.oz.count, "best": count, "passes": passes})
-            if number % 100 == 0:
-                print(f"coreset: labelled {number}/{len(entries)} extra functions", flush=True)
-    finally:
-        optimizer.close()
-    return labels
-
-
-def greedy(labels: list[dict], matrix: dict[str, dict[str, int]], lists: list[str], k: int) -> list[tuple[str, int]]:
-    current = {label["path"]: label["oz"] for label in labels}
-    picked: list[tuple[str, int]] = []
-    remaining = list(lists)
+def greedy(costs: np.ndarray, oz: np.ndarray, k: int) -> list[tuple[int, int]]:
+    """(column, instructions it removes beyond -Oz and the columns before it), at most `k` of them."""
+    current = oz.astype(np.int64).copy()
+    picked: list[tuple[int, int]] = []
     for _ in range(k):
-        def reduction(passes: str) -> int:
-            return sum(max(0, current[p] - row[passes]) for p, row in matrix.items() if passes in row and p in current)
-
-        best = max(remaining, key=reduction, default=None)
-        if best is None or reduction(best) <= 0:
+        reduction = np.maximum(current[:, None] - costs, 0).sum(axis=0)
+        for column, _ in picked:
+            reduction[column] = -1
+        best = int(reduction.argmax())
+        if reduction[best] <= 0:
             break
-        gained = reduction(best)
-        picked.append((best, gained))
-        remaining.remove(best)
-        for path, row in matrix.items():
-            if best in row and path in current:
-                current[path] = min(current[path], row[best])
+        picked.append((best, int(reduction[best])))
+        current = np.minimum(current, costs[:, best])
     return picked
+
+
+def gain_curve(costs: np.ndarray, oz: np.ndarray, columns: Sequence[int]) -> list[float]:
+    """Gain under -Oz (percent of total instructions) of the first 1, 2, ... columns, -Oz always measured."""
+    current = oz.astype(np.int64).copy()
+    total = max(int(oz.sum()), 1)
+    curve = []
+    for column in columns:
+        current = np.minimum(current, costs[:, column])
+        curve.append(100.0 * (total - int(current.sum())) / total)
+    return curve
+
+
+def choose_k(curve: Sequence[float], keep: float) -> int:
+    if not curve:
+        return 0
+    target = keep * max(curve)
+    return next(k for k, gain in enumerate(curve, 1) if gain >= target)
+
+
+def plot(path: Path, train: Sequence[float], held: Sequence[float], current: Sequence[float], k: int, functions: tuple[int, int]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 4.2), dpi=110)
+    ks = range(1, len(train) + 1)
+    axes.plot(ks, train, label=f"greedy coreset, choosing functions ({functions[0]})", color="#1f77b4")
+    axes.plot(ks, held, label=f"greedy coreset, held-out functions ({functions[1]})", color="#d62728")
+    if current:
+        axes.plot(range(1, len(current) + 1), current, "--", label="current models/coreset.txt, held-out", color="#7f7f7f")
+    axes.axvline(k, color="#2ca02c", linestyle=":", label=f"chosen K = {k}")
+    axes.set_xlabel("K (lists compiled, beyond -Oz)")
+    axes.set_ylabel("instructions under -Oz (%)")
+    axes.set_title("Coreset: gain against K")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8, loc="lower right")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--labels", type=Path, default=ROOT / "data" / "labels.jsonl")
-    parser.add_argument("--corpus", type=Path, default=ROOT / "data" / "corpus")
-    parser.add_argument("--k", type=int, default=24)
-    parser.add_argument("--candidates", type=int, default=40)
+    parser.add_argument("--labels", type=Path, default=ROOT / "data" / "labels")
+    parser.add_argument("--max-k", type=int, default=64)
+    parser.add_argument("--keep", type=float, default=0.98, help="K reaches this share of the best held-out gain")
+    parser.add_argument("--current", type=Path, default=ROOT / "models" / "coreset.txt")
     parser.add_argument("--out", type=Path, default=ROOT / "models" / "coreset.txt")
-    parser.add_argument("--model-labels", type=Path, default=ROOT / "data" / "model_labels.jsonl")
-    parser.add_argument("--jobs", type=int, default=0)
-    parser.add_argument("--extra", type=int, default=0, help="also label N more corpus functions with the coreset")
-    parser.add_argument("--extra-max-instructions", type=int, default=200)
+    parser.add_argument("--write", action="store_true", help="write --out when the new coreset wins on held-out functions")
+    parser.add_argument("--curve", type=Path, default=ROOT / "docs" / "bench" / "coreset-curve.json")
+    parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "images" / "coreset-curve.png")
     args = parser.parse_args(argv)
 
-    labels = [label for label in read_jsonl(args.labels) if (args.corpus / label["path"]).is_file()]
-    pool = json.loads(args.labels.with_suffix(".pool.json").read_text())
-    candidates = promising_lists(labels, pool, args.candidates)
-    matrix_path = args.labels.with_suffix(".matrix.json")
-    cached = json.loads(matrix_path.read_text()) if matrix_path.exists() else {}
-    if cached.get("lists") == candidates and set(cached.get("matrix", {})) >= {l["path"] for l in labels}:
-        matrix = cached["matrix"]
-    else:
-        matrix = measure_matrix(labels, candidates, args.corpus, args.jobs)
-        matrix_path.write_text(json.dumps({"lists": candidates, "matrix": matrix}))
-    picked = greedy(labels, matrix, candidates, args.k)
+    labels = LabelStore(args.labels).load()
+    usable = labels.usable()
+    costs = as_costs(labels.counts[usable])
+    oz = labels.oz[usable].astype(np.int64)
+    hashes = [h for h, u in zip(labels.hashes, usable) if u]
+    held = held_out(hashes)
+    choose = ~held
+    if choose.sum() == 0 or held.sum() == 0:
+        raise SystemExit("too few labelled functions to split into choosing and held-out sets")
 
-    oz_total = sum(l["oz"] for l in labels)
-    autotuner_total = sum(l["best"] for l in labels)
-    coreset_total = oz_total - sum(g for _, g in picked)
-    header = [
-        "# PassPilot coreset: pass lists tried in order by the `coreset` source (one `-passes=` value per line).",
-        f"# Chosen by `python -m training.coreset` on {len(labels)} training functions (never the benchmark):",
-        f"# -Oz {oz_total} instructions, autotuner best ({max(len(l['counts']) for l in labels)} random lists each) "
-        f"{autotuner_total}, these {len(picked)} lists {coreset_total}.",
-        "# Each line's comment: instructions it removes beyond the lines above it.",
-    ]
-    lines = [f"{passes}  # -{gained}" for passes, gained in picked]
-    args.out.write_text("\n".join(header + lines) + "\n")
-    print("\n".join(header))
-    for line in lines:
-        print(line)
+    picked = greedy(costs[choose], oz[choose], args.max_k)
+    columns = [column for column, _ in picked]
+    train_curve = gain_curve(costs[choose], oz[choose], columns)
+    held_curve = gain_curve(costs[held], oz[held], columns)
+    k = choose_k(held_curve, args.keep)
 
-    order = {passes: rank for rank, (passes, _) in enumerate(picked)}
-    with args.model_labels.open("w") as out:
-        for label in labels:
-            row = matrix.get(label["path"], {})
-            options = [(count, rank, passes) for passes, rank in order.items() if (count := row.get(passes)) is not None]
-            options.append((label["best"], len(order), label["passes"]))
-            count, _, passes = min(options)
-            record = {"path": str((args.corpus / label["path"]).resolve()), "original": label["original"], "oz": label["oz"]}
-            out.write(json.dumps({**record, "best": count, "passes": passes}) + "\n")
-        if args.extra:
-            labelled = {label["path"] for label in labels}
-            entries = [e for e in corpus_entries(args.corpus, args.extra_max_instructions, 0, seed=2) if e["path"] not in labelled]
-            for record in label_with_coreset(entries[: args.extra], [p for p, _ in picked], args.corpus, args.jobs):
-                out.write(json.dumps(record) + "\n")
+    current_lists = read_coreset(args.current)
+    current_columns = [labels.pool.index(p) for p in current_lists if p in labels.pool]
+    current_curve = gain_curve(costs[held], oz[held], current_columns)
+    pool_best = 100.0 * (oz[held].sum() - np.minimum(costs[held].min(axis=1), oz[held]).sum()) / max(oz[held].sum(), 1)
+
+    print(f"coreset: {int(choose.sum())} choosing functions, {int(held.sum())} held out; pool of {len(labels.pool)} lists "
+          f"(held-out best of the whole pool: {pool_best:.2f}% under -Oz)")
+    print(f"{'K':>3}  {'choosing %':>10}  {'held-out %':>10}  {'current file, held-out %':>24}  removes  list")
+    for index, (column, removed) in enumerate(picked):
+        current = f"{current_curve[index]:.2f}" if index < len(current_curve) else ""
+        print(f"{index + 1:>3}  {train_curve[index]:>10.2f}  {held_curve[index]:>10.2f}  {current:>24}  {removed:>7}  {labels.pool[column]}")
+    print(f"chosen K = {k} (smallest K reaching {args.keep:.0%} of the best held-out gain, {max(held_curve):.2f}%)")
+
+    budgets = sorted({1, 3, 10, len(current_columns)})
+    comparison = {}
+    for budget in budgets:
+        new = held_curve[min(budget, k) - 1]
+        old = current_curve[min(budget, len(current_curve)) - 1] if current_curve else 0.0
+        comparison[budget] = {"new": round(new, 3), "current": round(old, 3)}
+        print(f"held-out, budget {budget:>2}: new coreset {new:.2f}%, current file {old:.2f}%")
+    wins = all(c["new"] >= c["current"] for c in comparison.values()) and comparison[budgets[-1]]["new"] > comparison[budgets[-1]]["current"]
+    print("the new coreset " + ("beats" if wins else "does NOT beat") + " the current file on held-out functions "
+          f"(never worse at budgets {', '.join(map(str, budgets))}, better at {budgets[-1]})")
+
+    args.curve.parent.mkdir(parents=True, exist_ok=True)
+    args.curve.write_text(json.dumps({
+        "labels": str(args.labels), "pool": len(labels.pool), "choosing_functions": int(choose.sum()),
+        "held_out_functions": int(held.sum()), "k": k, "keep": args.keep,
+        "lists": [labels.pool[c] for c in columns], "removed": [r for _, r in picked],
+        "choosing_gain_percent": [round(g, 3) for g in train_curve], "held_out_gain_percent": [round(g, 3) for g in held_curve],
+        "current_held_out_gain_percent": [round(g, 3) for g in current_curve],
+        "held_out_pool_best_percent": round(float(pool_best), 3), "comparison": comparison, "new_wins": wins,
+    }, indent=1) + "\n")
+    plot(args.plot, train_curve, held_curve, current_curve, k, (int(choose.sum()), int(held.sum())))
+    print(f"curve: {args.curve}, plot: {args.plot}")
+
+    if args.write and wins:
+        oz_total = int(oz.sum())
+        lines = [
+            "# PassPilot coreset: pass lists tried in order by the `coreset` source (one `-passes=` value per line).",
+            f"# Chosen by `python -m training.coreset` on the dense labels of {int(choose.sum())} training functions "
+            f"(never the benchmark), each measured under a pool of {len(labels.pool)} lists;",
+            f"# on {int(held.sum())} held-out training functions the {k} lists are {held_curve[k - 1]:.2f}% under -Oz "
+            f"(the whole pool: {pool_best:.2f}%). -Oz total of the choosing functions: {oz_total - int(oz[held].sum())}.",
+            "# Each line's comment: instructions it removes on the choosing functions beyond the lines above it.",
+            *(f"{labels.pool[column]}  # -{removed}" for column, removed in picked[:k]),
+        ]
+        args.out.write_text("\n".join(lines) + "\n")
+        print(f"wrote {args.out}")
+    elif args.write:
+        print(f"{args.out} left as it is")
     return 0
 
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from . import binary_facts
+
 INSTALL_HINT = (
     "PassPilot needs LLVM's `opt` (LLVM 22 recommended). Install it with `sudo apt-get install llvm-22` "
     "(Debian/Ubuntu) or `brew install llvm` (macOS), or point PassPilot at one with the `passpilot.opt.path` "
@@ -50,7 +52,11 @@ def find_opt(setting: str | None = None) -> OptTool:
                 if os.access(full, os.X_OK) and os.path.isfile(full):
                     candidates.append(full)
     tools = []
-    for path in dict.fromkeys(candidates):
+    # One `--version` run per binary: /bin/opt-22 and /usr/bin/opt-22 (a merged /usr) are the same file.
+    binaries: dict[str, str] = {}
+    for path in candidates:
+        binaries.setdefault(os.path.realpath(path), path)
+    for path in binaries.values():
         try:
             tools.append(_describe(path))
         except OptNotFound:
@@ -67,6 +73,10 @@ def _describe(path: str) -> OptTool:
 
 @lru_cache(maxsize=16)
 def _describe_cached(path: str, mtime: int, size: int) -> OptTool:
+    key = binary_facts.identity(path)
+    version = binary_facts.recall("version", key)  # asked once per binary, not once per process
+    if version is not None and re.fullmatch(r"\d+\.\d+(?:\.\d+)?", version):
+        return OptTool(path=path, version=version)
     try:
         result = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired) as error:
@@ -74,4 +84,5 @@ def _describe_cached(path: str, mtime: int, size: int) -> OptTool:
     match = re.search(r"LLVM version (\d+\.\d+(?:\.\d+)?)", result.stdout + result.stderr)
     if result.returncode != 0 or match is None:
         raise OptNotFound(f"`{path}` does not look like LLVM's opt")
+    binary_facts.remember("version", key, match.group(1))
     return OptTool(path=path, version=match.group(1))

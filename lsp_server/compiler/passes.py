@@ -1,4 +1,5 @@
-"""The pass vocabulary of an `opt`, and checking pass lists against it.
+"""The pass vocabulary of an `opt`, checking pass lists against it, and splitting them: PassPilot's one
+pass-pipeline grammar (the model's answers, the random search and `training/` all read lists through it).
 
 A pass list may come from a model, a file or a setting; it reaches `opt` only as the value of one
 `-passes=` argument after it parsed here into known transformation passes. Printers, verifiers,
@@ -12,13 +13,16 @@ import re
 import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
-from .locate import OptTool
+from . import binary_facts
+from .locate import OptNotFound, OptTool
 
 MAX_PASSES = 256
 MAX_DEPTH = 4
 PIPELINE_LEVELS = ("O0", "O1", "O2", "O3", "Os", "Oz")
 ADAPTORS = ("module", "cgscc", "function", "loop", "loop-mssa")
+ADAPTOR_OPTIONS = {"function": frozenset({"eager-inv"})}  # `function<eager-inv>(...)`; opt takes no others
 _KEPT_SECTIONS = ("Module passes", "CGSCC passes", "Function passes", "LoopNest passes", "Loop passes")
 
 # Not transformations we may run on a user's code: observers, instrumentation, I/O, symbol renaming.
@@ -120,14 +124,20 @@ class _Parser:
             params = self.text[self.position + 1 : close]
             self.position = close + 1
         if self.peek() == "(":
-            if name not in ADAPTORS or params is not None:
+            if name not in ADAPTORS:
                 raise PassListError(f"`{name}` cannot contain nested passes")
+            head = name
+            if params is not None:
+                allowed = ADAPTOR_OPTIONS.get(name, frozenset())
+                if not all(item in allowed for item in params.split(";")):
+                    raise PassListError(f"`{name}<{params}>` is not an adaptor opt accepts")
+                head = f"{name}<{params}>"
             self.position += 1
             inner = self.pipeline(depth + 1)
             if self.peek() != ")":
                 raise PassListError(f"missing `)` after the passes nested in {name}")
             self.position += 1
-            return f"{name}({inner})"
+            return f"{head}({inner})"
         self.count += 1
         if self.count > MAX_PASSES:
             raise PassListError(f"more than {MAX_PASSES} passes")
@@ -156,14 +166,109 @@ class _Parser:
         return self.text[self.position] if self.position < len(self.text) else ""
 
 
-def load_vocabulary(opt: OptTool) -> PassVocabulary:
-    return _vocabulary(opt.path, opt.version)
+def split_pipeline(pipeline: str) -> list[str]:
+    """The top-level elements of a pass list, split on the commas outside `<...>` and `(...)`:
+    `sroa,function(gvn,dce),simplifycfg<keep-loops>` -> `sroa`, `function(gvn,dce)`, `simplifycfg<keep-loops>`.
+
+    It reads unchecked text too (a model's answer) and never raises; whitespace around elements and empty
+    elements are dropped. Whether the elements form a valid list is `PassVocabulary.check`'s call.
+    """
+    elements: list[str] = []
+    depth = 0
+    start = 0
+    for index, char in enumerate(pipeline):
+        if char in "(<":
+            depth += 1
+        elif char in ")>":
+            depth = max(0, depth - 1)
+        elif char == "," and depth == 0:
+            elements.append(pipeline[start:index])
+            start = index + 1
+    elements.append(pipeline[start:])
+    return [element.strip() for element in elements if element.strip()]
+
+
+def element_name(element: str) -> str:
+    """The pass or adaptor name of one element: `instcombine<max-iterations=1>` -> `instcombine`,
+    `function<eager-inv>(sroa)` -> `function`."""
+    end = len(element)
+    for stop in "<(":
+        index = element.find(stop)
+        if index != -1:
+            end = min(end, index)
+    return element[:end].strip()
+
+
+def nested_pipeline(element: str) -> tuple[str, str] | None:
+    """(adaptor, the pipeline inside it) of a nesting element: `function<eager-inv>(gvn,dce)` ->
+    (`function<eager-inv>`, `gvn,dce`); None for a plain pass (or an unclosed nesting)."""
+    depth = 0
+    for index, char in enumerate(element):
+        if char == "<":
+            depth += 1
+        elif char == ">":
+            depth = max(0, depth - 1)
+        elif char == "(" and depth == 0:
+            if not element.rstrip().endswith(")"):
+                return None
+            return element[:index].strip(), element[index + 1 : element.rstrip().rfind(")")]
+    return None
+
+
+def pipeline_pass_names(pipeline: str) -> list[str]:
+    """The names of the passes a pipeline runs, in order, adaptors unwrapped:
+    `function(loop-mssa(licm)),default<Oz>` -> `licm`, `default`."""
+    names: list[str] = []
+    for element in split_pipeline(pipeline):
+        nested = nested_pipeline(element)
+        if nested is not None:
+            names += pipeline_pass_names(nested[1])
+        else:
+            names.append(element_name(element))
+    return names
+
+
+def load_vocabulary(opt: OptTool, cache_dir: Path | None = None) -> PassVocabulary:
+    """The passes this `opt` knows; OptNotFound when it cannot list them (it is no usable `opt`).
+
+    Kept per process, and on disk (`cache_dir`, default `binary_facts.facts_dir()`) under the binary's
+    identity, so that a new process does not run `opt --print-passes` again (`read_vocabulary`).
+    """
+    return _vocabulary(opt.path, opt.version, str(cache_dir or binary_facts.facts_dir()))
 
 
 @lru_cache(maxsize=8)
-def _vocabulary(path: str, version: str) -> PassVocabulary:
-    output = subprocess.run([path, "--print-passes"], capture_output=True, text=True, timeout=30, check=True).stdout
-    return parse_print_passes(output, version)
+def _vocabulary(path: str, version: str, cache_dir: str) -> PassVocabulary:
+    return read_vocabulary(path, version, Path(cache_dir))
+
+
+def read_vocabulary(path: str, version: str, cache_dir: Path) -> PassVocabulary:
+    """The vocabulary from the `--print-passes` output stored for this binary (resolved path, size,
+    mtime_ns, version) in `cache_dir`, else from running `opt` (then stored). The raw output is stored,
+    not the parsed vocabulary, so a change to the filter above takes effect without invalidating anything."""
+    key = binary_facts.identity(path, version=version)
+    stored = binary_facts.recall("print-passes", key, cache_dir)
+    if stored is not None:
+        vocabulary = parse_print_passes(stored, version)
+        if len(vocabulary.passes) > 1:
+            return vocabulary
+    output = _print_passes(path)
+    vocabulary = parse_print_passes(output, version)
+    if len(vocabulary.passes) <= 1:  # only the built-in `default<…>`: nothing listed
+        raise OptNotFound(f"`{path} --print-passes` listed no passes")
+    binary_facts.remember("print-passes", key, output, cache_dir)
+    return vocabulary
+
+
+def _print_passes(path: str) -> str:
+    try:
+        run = subprocess.run([path, "--print-passes"], capture_output=True, text=True, errors="replace", timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise OptNotFound(f"`{path} --print-passes` failed ({error})") from None
+    if run.returncode != 0:
+        detail = next((line.strip() for line in run.stderr.splitlines() if line.strip()), f"exit status {run.returncode}")
+        raise OptNotFound(f"`{path} --print-passes` failed ({detail[:200]})")
+    return run.stdout
 
 
 def parse_print_passes(output: str, version: str) -> PassVocabulary:

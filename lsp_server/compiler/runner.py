@@ -49,13 +49,35 @@ def run_opt(
     return _run(opt, [f"-passes={checked_passes}", "-S", "-o", "-"], module_text, timeout, memory_mb, cancel)
 
 
+def print_changes(
+    opt: OptTool,
+    checked_passes: str,
+    module_text: str,
+    *,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    memory_mb: int = DEFAULT_MEMORY_MB,
+    cancel: threading.Event | None = None,
+) -> OptRun:
+    """Apply an already-checked pass list printing the whole module after each pass that changed it
+    (`-print-changed -print-module-scope`, for the pass explorer); `output` holds those dumps."""
+    arguments = [f"-passes={checked_passes}", "-print-changed", "-print-module-scope", "-disable-output"]
+    return _run(opt, arguments, module_text, timeout, memory_mb, cancel, output_on_stderr=True)
+
+
 def verify(opt: OptTool, module_text: str, *, timeout: float = 60.0) -> OptRun:
     """`opt -passes=verify` on a whole module; `output` is empty text when it verifies."""
     return _run(opt, ["-passes=verify", "-disable-output"], module_text, timeout, DEFAULT_MEMORY_MB, None)
 
 
 def _run(
-    opt: OptTool, arguments: list[str], stdin: str, timeout: float, memory_mb: int, cancel: threading.Event | None
+    opt: OptTool,
+    arguments: list[str],
+    stdin: str,
+    timeout: float,
+    memory_mb: int,
+    cancel: threading.Event | None,
+    *,
+    output_on_stderr: bool = False,  # LLVM prints its IR dumps (-print-changed) on stderr
 ) -> OptRun:
     started = time.monotonic()
     try:
@@ -92,7 +114,7 @@ def _run(
     seconds = time.monotonic() - started
     if process.returncode != 0:
         return OptRun(None, _describe_failure(process.returncode, stderr), seconds)
-    return OptRun(stdout, None, seconds)
+    return OptRun(stderr if output_on_stderr else stdout, None, seconds)
 
 
 def _describe_failure(returncode: int, stderr: str) -> str:

@@ -1,4 +1,8 @@
-"""Measured results on disk, keyed by (opt version, function text, pass list).
+"""Measured results on disk, keyed by (compiler identity, function text, pass list).
+
+The compiler identity (`BackendIdentity.fingerprint`) names the backend, its LLVM version and the
+binary's resolved path, size and mtime: another `opt` or libLLVM that reports the same version never
+reuses these results.
 
 The cache is an accelerator, never a dependency: a corrupt, locked or read-only cache turns into no
 cache with one log line, and optimization goes on.
@@ -21,9 +25,9 @@ def default_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("passpilot")) / "results"
 
 
-def cache_key(opt_version: str, function_text: str, passes: str) -> str:
+def cache_key(compiler_identity: str, function_text: str, passes: str) -> str:
     digest = hashlib.sha256()
-    for part in (opt_version, function_text, passes):
+    for part in (compiler_identity, function_text, passes):
         digest.update(part.encode())
         digest.update(b"\0")
     return digest.hexdigest()

@@ -6,9 +6,9 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..compiler import OptTool, find_opt, load_vocabulary
+from ..compiler import OptTool, find_opt, load_vocabulary, open_backend
 from .cache import ResultCache
-from .optimizer import Optimizer
+from .optimizer import Optimizer, parallel_jobs
 from .sources import CandidateSource, ModelSource, RandomSearchSource, default_coreset, models_dir
 
 log = logging.getLogger(__name__)
@@ -23,10 +23,12 @@ class EngineSettings:
     model_profile: str = "passpilot"
     samples: int = 4
     gpu_layers: int = 0
+    model_threads: int = 0  # llama.cpp CPU threads; 0: chosen from the model's size (model.runtime)
     cache_dir: str = ""
     use_cache: bool = True
     jobs: int = 0
     timeout: float = 20.0
+    backend: str = "auto"  # "auto" | "opt" | "libllvm" (compiler.backend, --backend)
 
 
 @dataclass
@@ -56,7 +58,8 @@ def load_model_source(settings: EngineSettings, known_passes) -> tuple[Candidate
         return None, None, [f"model support is not installed ({error}); `pip install 'passpilot[model]'`"]
     try:
         proposer = load_proposer(
-            path, profile=settings.model_profile, gpu_layers=settings.gpu_layers, known_passes=known_passes
+            path, profile=settings.model_profile, gpu_layers=settings.gpu_layers, threads=settings.model_threads,
+            known_passes=known_passes
         )
     except ModelError as error:
         return None, None, [str(error)]
@@ -64,14 +67,19 @@ def load_model_source(settings: EngineSettings, known_passes) -> tuple[Candidate
 
 
 def assemble(settings: EngineSettings, opt: OptTool | None = None) -> Assembly:
-    """Raises OptNotFound when there is no usable `opt`; everything else degrades with a warning."""
+    """Raises OptNotFound when there is no usable `opt` (or an explicit `libllvm` backend cannot run);
+    everything else degrades with a warning."""
     opt = opt or find_opt(settings.opt_path or None)
     vocabulary = load_vocabulary(opt)
     model, identity, warnings = load_model_source(settings, vocabulary.names)
     sources: list[CandidateSource] = [default_coreset(), RandomSearchSource(vocabulary.names)]
     if model is not None:
         sources.insert(0, model)
+    jobs = parallel_jobs(settings.jobs)
+    backend = open_backend(settings.backend, opt, workers=jobs)
     cache = ResultCache(settings.cache_dir or None) if settings.use_cache else None
-    optimizer = Optimizer(opt, sources=sources, cache=cache, vocabulary=vocabulary, jobs=settings.jobs, timeout=settings.timeout)
+    optimizer = Optimizer(
+        opt, sources=sources, cache=cache, vocabulary=vocabulary, jobs=jobs, timeout=settings.timeout, backend=backend
+    )
     path = resolve_model_path(settings.model_path)
     return Assembly(optimizer, identity, str(path) if path and identity else None, warnings)

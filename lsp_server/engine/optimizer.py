@@ -1,11 +1,14 @@
-"""Measure candidate pass lists with `opt` and keep the smallest result.
+"""Measure candidate pass lists with a compiler backend and keep the smallest result.
 
 -Oz is always measured and is the reference: the best result is never larger than it, because -Oz is a
-candidate and ties go to -Oz. The budget counts `opt` calls beyond -Oz.
+candidate and ties go to -Oz. The budget counts compiler calls beyond -Oz. Candidates are measured
+without their printed modules where the backend can skip printing (libllvm); the modules of -Oz and of
+the winner, which write-back, code actions and previews need, are fetched afterwards.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -13,9 +16,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ..compiler import OptTool, PassListError, PassVocabulary, load_vocabulary, run_opt
+from ..compiler import CompilerBackend, OptBackend, OptTool, PassListError, PassVocabulary, load_vocabulary
 from ..compiler.runner import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
-from ..ir import InvalidIR, StandaloneFunction, count_instructions
+from ..ir import StandaloneFunction, count_instructions
+from ..ir.tokens import display_name
 from .cache import ResultCache, cache_key
 from .sources import OZ, Candidate, CandidateSource
 
@@ -88,6 +92,11 @@ class Cancelled(Exception):
     pass
 
 
+def parallel_jobs(jobs: int) -> int:
+    """Candidates measured at once (and libllvm workers): the setting, or one per core."""
+    return jobs or os.cpu_count() or 1
+
+
 class Optimizer:
     def __init__(
         self,
@@ -99,26 +108,36 @@ class Optimizer:
         jobs: int = 0,
         timeout: float = DEFAULT_TIMEOUT_S,
         memory_mb: int = DEFAULT_MEMORY_MB,
+        backend: CompilerBackend | None = None,
     ):
+        """`opt` verifies rewritten modules; `backend` measures candidates (default: `opt` processes)."""
         self.opt = opt
         self.vocabulary = vocabulary or load_vocabulary(opt)
         self.sources = {source.name: source for source in sources}
         self.cache = cache
         self.timeout = timeout
         self.memory_mb = memory_mb
-        self.jobs = jobs or os.cpu_count() or 1
+        self.jobs = parallel_jobs(jobs)
+        self.backend = backend or OptBackend(opt, memory_mb=memory_mb)
         self._pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="passpilot-opt")
 
     def close(self) -> None:
+        """Stops the measuring threads and the backend's worker processes."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self.backend.close()
         if self.cache is not None:
             self.cache.close()
 
     def available_sources(self) -> list[str]:
         return ["oz", *self.sources]
 
-    def measure(self, function: StandaloneFunction, candidate: Candidate, cancel: threading.Event | None = None) -> Measurement:
-        """Run one checked pass list through `opt` and count the result (or say why there is none)."""
+    def measure(
+        self, function: StandaloneFunction, candidate: Candidate, cancel: threading.Event | None = None, *, want_output: bool = False
+    ) -> Measurement:
+        """Check one pass list, run it through the backend and count the result (or say why there is none).
+
+        `output` holds the printed module when `want_output` is set, or when the backend printed it anyway.
+        """
         details = {
             "predicted_before": candidate.predicted_before,
             "predicted_after": candidate.predicted_after,
@@ -128,23 +147,16 @@ class Optimizer:
             passes = self.vocabulary.check(candidate.passes)
         except PassListError as error:
             return Measurement(candidate.passes, candidate.source, None, f"rejected: {error}", **details)
-        key = cache_key(self.opt.version, function.text, passes)
+        key = cache_key(self.backend.identity.fingerprint, function.text, passes)
         if self.cache is not None:
             hit = self.cache.get(key)
-            if hit is not None:
+            if hit is not None and not (want_output and hit["count"] is not None and hit["output"] is None):
                 return Measurement(passes, candidate.source, hit["count"], hit["error"], hit["output"], cached=True, **details)
-        run = run_opt(self.opt, passes, function.text, timeout=self.timeout, memory_mb=self.memory_mb, cancel=cancel)
-        count, error = None, run.error
-        if run.ok:
-            try:
-                count = count_instructions(run.output)
-                if function.token not in run.output:
-                    count, error = None, "the function disappeared from opt's output"
-            except InvalidIR as invalid:
-                error = f"opt printed IR that does not parse: {invalid}"
-        output = run.output if count is not None else None
-        transient = error is not None and ("timed out" in error or error == "cancelled" or "could not start" in error)
-        if self.cache is not None and not transient:
+        result = self.backend.run(function.text, passes, want_output=want_output, timeout=self.timeout, cancel=cancel)
+        count, error, output = result.count, result.error, result.output
+        if result.ok and display_name(function.token) not in result.defined:  # the standalone's name (anonymous functions are renamed)
+            count, error, output = None, "the function disappeared from the optimized module", None
+        if self.cache is not None and not result.transient:
             self.cache.put(key, count, error, output)
         return Measurement(passes, candidate.source, count, error, output, **details)
 
@@ -195,18 +207,22 @@ class Optimizer:
                 futures.append(future)
             planned.append(futures)
 
-        results = []
+        chosen = []
         for function, futures in zip(functions, planned):
             measurements = [future.result() for future in futures]
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
-            results.append(self._choose(function, measurements))
+            chosen.append(self._pool.submit(self._choose_with_output, function, measurements, cancel))
+        results = [future.result() for future in chosen]
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
         return results
 
     def _measure_or_reject(self, function: StandaloneFunction, candidate: Candidate, cancel) -> Measurement:
         if cancel is not None and cancel.is_set():
             return Measurement(candidate.passes, candidate.source, None, "cancelled")
-        return self.measure(function, candidate, cancel)
+        # -Oz's module is always kept (mode "oz", previews): print it in the same run.
+        return self.measure(function, candidate, cancel, want_output=candidate.source == "oz")
 
     def _plan(self, function: StandaloneFunction, budget: int, sources: Sequence[str]) -> list[Candidate]:
         """-Oz plus up to `budget` distinct valid lists, filled from the sources in order."""
@@ -231,6 +247,28 @@ class Optimizer:
                 plan.append(candidate)
                 remaining -= 1
         return plan
+
+    def _choose_with_output(self, function: StandaloneFunction, measurements: list[Measurement], cancel) -> FunctionResult:
+        """The smallest candidate, with the printed modules of -Oz and of the winner (and no other)."""
+        measurements = list(measurements)
+        while True:
+            result = self._choose(function, measurements)
+            missing = [i for i, m in enumerate(measurements) if m.ok and m.output is None and (m is result.oz or m is result.best)]
+            if not missing:
+                break
+            for index in missing:
+                measurements[index] = self._with_output(function, measurements[index], cancel)
+        keep = {id(result.oz), id(result.best)}
+        slim = tuple(m if id(m) in keep or m.output is None else dataclasses.replace(m, output=None) for m in result.measurements)
+        return dataclasses.replace(result, measurements=slim)
+
+    def _with_output(self, function: StandaloneFunction, measurement: Measurement, cancel) -> Measurement:
+        """The same candidate again, printed; a rerun that disagrees turns the candidate into a failure."""
+        again = self.measure(function, Candidate(measurement.passes, measurement.source), cancel, want_output=True)
+        if again.ok and again.count == measurement.count and again.output is not None:
+            return dataclasses.replace(measurement, output=again.output)
+        reason = again.error or f"printing the module gave {again.count} instructions, not {measurement.count}"
+        return dataclasses.replace(measurement, count=None, error=reason, output=None)
 
     @staticmethod
     def _choose(function: StandaloneFunction, measurements: list[Measurement]) -> FunctionResult:

@@ -10,13 +10,13 @@ import hashlib
 import logging
 import os
 import random
-import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from ..compiler.passes import pipeline_pass_names
 from ..ir import StandaloneFunction
 
 log = logging.getLogger(__name__)
@@ -95,11 +95,9 @@ class RandomSearchSource:
             yield Candidate(random_pass_list(rng, self.space, self.max_length), self.name)
 
 
-def search_space(known_passes: frozenset[str]) -> list[str]:
-    def name(item: str) -> str:
-        return re.sub(r"^(?:(?:module|cgscc|function|loop|loop-mssa)\()+", "", item).rstrip(")").split("<")[0]
-
-    return [item for item in SEARCH_SPACE if name(item) in known_passes]
+def search_space(known_passes: Collection[str]) -> list[str]:
+    """The items of SEARCH_SPACE whose passes this `opt` knows (`known_passes`: PassVocabulary.names)."""
+    return [item for item in SEARCH_SPACE if all(name in known_passes for name in pipeline_pass_names(item))]
 
 
 def random_pass_list(rng: random.Random, space: list[str], max_length: int) -> str:
@@ -122,10 +120,12 @@ class ModelSource:
         self.samples = samples
 
     def candidates(self, function: StandaloneFunction, limit: int) -> Iterator[Candidate]:
-        # All samples are drawn even for a smaller budget: a later sample stands in when the greedy answer
-        # is invalid or repeats -Oz, and sampling costs no `opt` call.
+        # A ranking model orders all its lists in one pass: the budget is filled in its order (the optimizer
+        # skips repeats and -Oz, which it always measures). A generating model draws all its samples even
+        # for a smaller budget: a later sample stands in when the greedy answer is invalid or repeats -Oz.
+        rank = getattr(self.proposer, "rank", None)
         try:
-            proposals = self.proposer.propose(function.text, max(1, self.samples))
+            proposals = rank(function.text) if rank is not None else self.proposer.propose(function.text, max(1, self.samples))
         except Exception as error:  # noqa: BLE001 - a model failure is a source with nothing to say
             log.warning("model proposals failed for %s: %s", function.name, error)
             return

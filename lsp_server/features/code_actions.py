@@ -1,9 +1,10 @@
 """Code actions on the function under the cursor.
 
 "Optimize function", "Optimize function with -Oz" and "Insert pass list as RUN line". When the client can
-resolve a code action's `edit`, the list is cheap and the (measured, spliced, verified) edit is computed
-in `codeAction/resolve`; otherwise each action carries the matching server command, which computes the
-edit and applies it with `workspace/applyEdit`.
+resolve a code action's `edit`, the list is cheap and the (measured, behaviour-checked, spliced, verified)
+edit is computed in `codeAction/resolve`, whose title and change annotation then say what the behaviour
+check found; otherwise each action carries the matching server command, which computes the edit and
+applies it with `workspace/applyEdit`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pygls.capabilities import get_capability
 from pygls.exceptions import JsonRpcRequestCancelled
 
 from ..engine import Cancelled
+from .behaviour import verdicts
 from .commands import INSERT_PASS_LIST, OPTIMIZE_FUNCTION
 from .documents import current_text
 from .edits import EditRefused, workspace_edit
@@ -110,4 +112,26 @@ async def resolve_code_action(ls: PassPilotServer, action: types.CodeAction) -> 
         return action
     version = ls.workspace.get_text_document(uri).version
     action.edit = workspace_edit(ls, uri, version, planned.old_text, planned.replacements)
+    if data.get("action") == "optimize":
+        _describe_check(ls, action, target)
     return action
+
+
+def _describe_check(ls: PassPilotServer, action: types.CodeAction, target) -> None:
+    """Say what the behaviour check found: in the title, and as the edit's change annotation where supported."""
+    found = verdicts(ls).of(target.function)
+    if found is None:
+        return
+    summary = found[0].summary()
+    action.title = f"{action.title} ({summary})"
+    if not ls.supports("workspace.workspace_edit.change_annotation_support") or not action.edit.document_changes:
+        return
+    annotation = "passpilot.behaviour"
+    action.edit.change_annotations = {
+        annotation: types.ChangeAnnotation(label=f"Optimize @{target.name}", description=summary, needs_confirmation=False)
+    }
+    for change in action.edit.document_changes:
+        if isinstance(change, types.TextDocumentEdit):
+            change.edits = [
+                types.AnnotatedTextEdit(range=edit.range, new_text=edit.new_text, annotation_id=annotation) for edit in change.edits
+            ]

@@ -17,6 +17,7 @@ from ..engine import Cancelled
 from .edits import EditRefused, result_summary
 from .jobs import Job
 from .operations import (
+    Applied,
     _argument,
     apply,
     parse_mode,
@@ -47,8 +48,10 @@ def _refused(ls, error: EditRefused, **fields: Any) -> dict[str, Any]:
     return {"applied": False, "reason": str(error), **fields}
 
 
-def _version(ls, uri: str) -> int | None:
-    return ls.workspace.get_text_document(uri).version
+def _outcome(ls, outcome: Applied) -> dict[str, Any]:
+    if not outcome.applied and not outcome.declined:
+        ls.show_message(f"PassPilot: {outcome.reason}", types.MessageType.Warning)
+    return outcome.fields()
 
 
 async def _plan_function(ls, argument: dict[str, Any], cancelled: str):
@@ -69,8 +72,8 @@ async def optimize_function(ls, *arguments: Any) -> dict[str, Any]:
         summary = result_summary(result)
         measurement = planned.measurement
         summary.update({"passes": measurement.passes, "source": measurement.source})
-        applied = await apply(ls, target.uri, _version(ls, target.uri), planned, f"Optimize @{target.name}")
-        return {"applied": applied, **summary}
+        outcome = await apply(ls, target.uri, planned, f"Optimize @{target.name}")
+        return {**_outcome(ls, outcome), **summary}
     except EditRefused as error:
         return _refused(ls, error, function=argument.get("function"))
 
@@ -84,8 +87,8 @@ async def insert_pass_list(ls, *arguments: Any) -> dict[str, Any]:
                 planned, passes = await plan_insert_pass_list(ls, target, job)
             except Cancelled:
                 raise JsonRpcRequestCancelled("measurement cancelled; the document is unchanged") from None
-        applied = await apply(ls, target.uri, _version(ls, target.uri), planned, f"RUN line for @{target.name}")
-        return {"applied": applied, "passes": passes}
+        outcome = await apply(ls, target.uri, planned, f"RUN line for @{target.name}")
+        return {**_outcome(ls, outcome), "passes": passes}
     except EditRefused as error:
         return _refused(ls, error, passes=None)
 
@@ -99,8 +102,8 @@ async def optimize_module(ls, *arguments: Any) -> dict[str, Any]:
                 planned, rows = await plan_optimize_module(ls, uri, job)
             except Cancelled:
                 raise JsonRpcRequestCancelled("optimization cancelled; the document is unchanged") from None
-        applied = await apply(ls, uri, _version(ls, uri), planned, "Optimize module")
-        return {"applied": applied, "functions": rows}
+        outcome = await apply(ls, uri, planned, "Optimize module")
+        return {**_outcome(ls, outcome), "functions": rows}
     except EditRefused as error:
         return _refused(ls, error, functions=[])
 

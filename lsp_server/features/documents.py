@@ -11,13 +11,15 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
 from lsprotocol import types
+from pygls.workspace import TextDocument, Workspace
 
 from ..ir import FunctionSpan, IRError, ModuleLayout, StandaloneFunction, check, standalone_function
 from .irtext import NameIndex, build_index
 from .measure import VISIBLE
-from .positions import Columns
+from .positions import Positions, client_lines_with_breaks, client_offset, encoding_name
 
 if TYPE_CHECKING:
     from ..server import PassPilotServer
@@ -25,7 +27,72 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEBOUNCE_S = 0.3
+SYNC_KIND = types.TextDocumentSyncKind.Incremental
 EXTRACT_FIRST = 4  # functions cut out ahead of the others, for the hints a client shows
+
+
+class ClientTextDocument(TextDocument):
+    """pygls' document, with the client's lines: pygls splits lines with `str.splitlines`, which also
+    splits at U+2028, U+0085, form feeds and the like, and then applies the client's edits lines off."""
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        return client_lines_with_breaks(self.source)
+
+    def apply_change(self, change: types.TextDocumentContentChangeEvent) -> None:
+        if not isinstance(change, types.TextDocumentContentChangePartial):
+            super().apply_change(change)
+            return
+        source = self.source
+        encoding = encoding_name(self.position_codec.encoding)
+        start = client_offset(source, change.range.start, encoding)
+        end = client_offset(source, change.range.end, encoding)
+        if end < start:  # a reversed range: the text between its ends is what it covers
+            start, end = end, start
+        self._source = source[:start] + change.text + source[end:]
+
+    def offset_at_position(self, client_position: types.Position) -> int:
+        return client_offset(self.source, client_position, encoding_name(self.position_codec.encoding))
+
+
+class ClientWorkspace(Workspace):
+    """pygls' workspace, with `ClientTextDocument`s; changes to a document that is not open are ignored
+    (pygls would raise in its own handler)."""
+
+    def _create_text_document(
+        self, doc_uri: str, source: str | None = None, version: int | None = None, language_id: str | None = None
+    ) -> TextDocument:
+        return ClientTextDocument(
+            doc_uri,
+            source=source,
+            version=version,
+            language_id=language_id,
+            sync_kind=self._sync_kind,
+            position_codec=self.position_codec,
+        )
+
+    def update_text_document(self, text_doc: types.VersionedTextDocumentIdentifier, change) -> None:
+        if not is_open(self, text_doc.uri):
+            log.warning("ignoring a change to %s, which is not open", text_doc.uri)
+            return
+        super().update_text_document(text_doc, change)
+
+
+def use_client_lines(ls: PassPilotServer, params: types.InitializeParams) -> None:
+    """Replace the workspace pygls just created for `initialize` (no document is open yet) by a
+    `ClientWorkspace` with the same root, folders, sync kind and position encoding."""
+    workspace = ls.workspace
+    ls.protocol._workspace = ClientWorkspace(  # noqa: SLF001 - pygls has no other way to choose the document class
+        workspace.root_uri,
+        SYNC_KIND,
+        params.workspace_folders or [],
+        workspace.position_encoding,
+    )
+
+
+def is_open(workspace: Workspace, uri: str) -> bool:
+    """Whether the client opened the document (pygls would otherwise read the file from disk)."""
+    return unquote(uri) in workspace.text_documents
 
 
 @dataclass(frozen=True)
@@ -144,6 +211,8 @@ async def did_open(ls: PassPilotServer, params: types.DidOpenTextDocumentParams)
 
 async def did_change(ls: PassPilotServer, params: types.DidChangeTextDocumentParams) -> None:
     uri = params.text_document.uri
+    if not is_open(ls.workspace, uri):
+        return
     if uri not in ls.documents:
         ls.documents[uri] = DocumentState(uri)
     schedule(ls, uri, DEBOUNCE_S)
@@ -203,7 +272,7 @@ async def analyse_document(ls: PassPilotServer, uri: str) -> DocumentState | Non
         if ls.documents.get(uri) is not state:
             return None  # closed meanwhile
         # Diagnostics first; cutting out the functions of a large module takes longer.
-        publish_diagnostics(ls, uri, layout, errors, version)
+        publish_diagnostics(ls, uri, text, layout, errors, version)
         functions = None
         if not errors:
             previous = state.extracted
@@ -231,13 +300,12 @@ async def analyse_document(ls: PassPilotServer, uri: str) -> DocumentState | Non
 
 
 async def up_to_date(ls: PassPilotServer, uri: str) -> DocumentState | None:
-    """The document's state with its current text analysed (skipping any pending debounce)."""
+    """The state of an open document with its current text analysed (skipping any pending debounce);
+    None when the client has not opened it."""
+    if not is_open(ls.workspace, uri):
+        return None
     state = ls.documents.get(uri)
     if state is None:
-        try:
-            ls.workspace.get_text_document(uri).source  # noqa: B018 - raises when the file is unreadable
-        except Exception:  # noqa: BLE001
-            return None
         ls.documents[uri] = state = DocumentState(uri)
     text, _ = current_text(ls, uri)
     if state.latest is None or state.latest.text != text:
@@ -248,19 +316,19 @@ async def up_to_date(ls: PassPilotServer, uri: str) -> DocumentState | None:
 
 
 def publish_diagnostics(
-    ls: PassPilotServer, uri: str, layout: ModuleLayout, errors: tuple[IRError, ...], version: int | None
+    ls: PassPilotServer, uri: str, text: str, layout: ModuleLayout, errors: tuple[IRError, ...], version: int | None
 ) -> None:
     lines = layout.lines
-    columns = Columns.of(ls)
+    positions = Positions.of(ls, text, lines)
     diagnostics = []
     for error in errors:
         line = min(max(error.line, 0), max(len(lines) - 1, 0))
-        text = lines[line] if lines else ""
+        line_text = lines[line] if lines else ""
         end = error.end_column if error.end_column is not None and error.end_column > error.column else error.column + 1
-        end = min(end, max(len(text), error.column))
+        end = min(end, max(len(line_text), error.column))
         diagnostics.append(
             types.Diagnostic(
-                range=columns.range(lines, line, error.column, end),
+                range=positions.range(line, error.column, end),
                 message=error.message,
                 severity=types.DiagnosticSeverity.Error,
                 source="passpilot",

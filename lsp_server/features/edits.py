@@ -7,8 +7,10 @@ client applies. A rewrite that does not verify is refused with the reason.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
+import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,13 +18,15 @@ from lsprotocol import types
 
 from ..compiler import OptTool, verify
 from ..engine import FunctionResult, Measurement, choice
+from ..engine.module import drop_orphaned_metadata
 from ..ir import FunctionSpan, ModuleLayout, SpliceError, splice_function
-from .positions import Columns
+from .positions import Edit, Positions
 
 if TYPE_CHECKING:
     from ..server import PassPilotServer
 
-RUN_LINE = re.compile(r"^;\s*RUN:\s*opt\b.*-passes=")
+RUN_LINE_ANY = re.compile(r"^;\s*RUN:")
+_BARE_NEWLINE = re.compile(r"(?<!\r)\n")
 
 
 class EditRefused(Exception):
@@ -81,10 +85,7 @@ def plan_function_rewrite(opt: OptTool, text: str, span_name: str, result: Funct
         splice = splice_function(layout, span, result.function, measurement.output)
     except SpliceError as error:
         raise EditRefused(f"@{span_name} could not be put back into the module: {error}") from None
-    new_text = splice.apply(text)
-    checked = verify(opt, new_text)
-    if not checked.ok:
-        raise EditRefused(f"the rewritten module does not verify, nothing was changed: {checked.error}")
+    new_text = drop_orphaned_metadata(text, splice.apply(text))  # e.g. the old body's loop metadata
     lines = layout.lines
     replacements = [
         Replacement(splice.first_line, splice.first_column, splice.last_line, splice.last_column, splice.function_text)
@@ -96,26 +97,75 @@ def plan_function_rewrite(opt: OptTool, text: str, span_name: str, result: Funct
             replacements.append(Replacement(end_line, len(lines[end_line]), end_line, len(lines[end_line]), new_text[len(after_function) :]))
         else:
             replacements = list(diff_replacements(text, new_text))
-    planned = PlannedEdit(text, new_text, tuple(replacements), measurement, splice.function_text)
-    if apply_replacements(text, planned.replacements) != new_text:  # never send an edit we did not check
-        planned = PlannedEdit(text, new_text, tuple(diff_replacements(text, new_text)), measurement, splice.function_text)
-    return planned
+    if apply_replacements(text, tuple(replacements)) != new_text:
+        replacements = diff_replacements(text, new_text)
+    replacements = follow_line_endings(text, replacements)
+    new_text = apply_replacements(text, replacements)  # what the client will have: the text we verify
+    checked = verify(opt, new_text)
+    if not checked.ok:
+        raise EditRefused(f"the rewritten module does not verify, nothing was changed: {checked.error}")
+    function_text = _BARE_NEWLINE.sub("\r\n", splice.function_text) if uses_crlf(text) else splice.function_text
+    return PlannedEdit(text, new_text, replacements, measurement, function_text)
+
+
+def run_lines(name: str, passes: str) -> tuple[str, str]:
+    """A lit RUN line for a list measured on one function, and the check line it needs.
+
+    The list was measured on the function cut out of the module, and passes such as `inline`,
+    `mergefunc` or `globaldce` act on the whole module; `opt` has no option to run a pipeline on one
+    function. So the RUN line cuts the function out with `llvm-extract` first: it then runs the list on
+    what PassPilot measured. FileCheck needs a check: the function's own prefix (so that RUN lines of
+    other functions, and the file's own CHECK lines, do not check each other's output) checks that the
+    function is defined in the output.
+    """
+    prefix = "PASSPILOT-" + re.sub(r"[^A-Za-z0-9_-]", "_", name)
+    func = shlex.quote(name)
+    run = f"; RUN: llvm-extract --func={func} -S %s | opt -passes='{passes}' -S | FileCheck %s --check-prefix={prefix}"
+    check = f"; {prefix}: define {{{{.*}}}} @{name if re.fullmatch(r'[-a-zA-Z$._][-a-zA-Z$._0-9]*', name) else chr(34) + name + chr(34)}("
+    return run, check
 
 
 def plan_run_line(opt: OptTool, text: str, span: FunctionSpan, passes: str) -> PlannedEdit:
-    """Blocking: a lit-style RUN line above the function (replacing one that is already there)."""
-    run_line = f"; RUN: opt -passes='{passes}' -S %s"
+    """Blocking: a lit RUN line for the function at the top of the file, after the RUN lines already
+    there (replacing PassPilot's earlier one for the same function)."""
+    run, check = run_lines(span.name, passes)
     lines = text.split("\n")
-    above = span.attrs_comment_line if span.attrs_comment_line is not None else span.start_line
-    if above > 0 and RUN_LINE.match(lines[above - 1]):
-        replacement = Replacement(above - 1, 0, above - 1, len(lines[above - 1]), run_line)
+    newline = "\r\n" if uses_crlf(text) else "\n"
+    prefix_marker = f"--check-prefix={run.rsplit('=', 1)[1]}"
+    ours = next((n for n, line in enumerate(lines) if RUN_LINE_ANY.match(line) and line.rstrip("\r").endswith(prefix_marker)), None)
+    if ours is not None:
+        end = len(lines[ours]) - (1 if lines[ours].endswith("\r") else 0)
+        replacement = Replacement(ours, 0, ours, end, run)
     else:
-        replacement = Replacement(above, 0, above, 0, run_line + "\n")
+        # After the leading comment block's last RUN line (and its check line), else at the very top.
+        last = None
+        for n, line in enumerate(lines):
+            if not line.lstrip().startswith(";") and line.strip():
+                break
+            if RUN_LINE_ANY.match(line):
+                last = n
+        at = 0 if last is None else last + 1
+        while at < len(lines) and re.match(r"^;\s*PASSPILOT-[\w-]*:", lines[at]):
+            at += 1
+        replacement = Replacement(at, 0, at, 0, run + newline + check + newline)
     new_text = apply_replacements(text, (replacement,))
     checked = verify(opt, new_text)
     if not checked.ok:
         raise EditRefused(f"the module does not verify with the RUN line, nothing was changed: {checked.error}")
     return PlannedEdit(text, new_text, (replacement,))
+
+
+def uses_crlf(text: str) -> bool:
+    """Whether most lines of a document end with CR LF (a Windows editor's file)."""
+    newlines = text.count("\n")
+    return newlines > 0 and 2 * text.count("\r\n") > newlines
+
+
+def follow_line_endings(text: str, replacements) -> tuple[Replacement, ...]:
+    """The replacements, with CR LF line ends where the document uses them (`opt` prints LF)."""
+    if not uses_crlf(text):
+        return tuple(replacements)
+    return tuple(dataclasses.replace(r, text=_BARE_NEWLINE.sub("\r\n", r.text)) for r in replacements)
 
 
 def diff_replacements(old: str, new: str) -> list[Replacement]:
@@ -139,18 +189,10 @@ def diff_replacements(old: str, new: str) -> list[Replacement]:
 
 
 def workspace_edit(ls: PassPilotServer, uri: str, version: int | None, old_text: str, replacements) -> types.WorkspaceEdit:
-    columns = Columns.of(ls)
-    lines = old_text.split("\n")
-    edits = [
-        types.TextEdit(
-            range=types.Range(
-                start=columns.position(lines, r.start_line, r.start_col),
-                end=columns.position(lines, r.end_line, r.end_col),
-            ),
-            new_text=r.text,
-        )
-        for r in replacements
-    ]
+    positions = Positions.of(ls, old_text)
+    edits = positions.text_edits(
+        [Edit(positions.offset(r.start_line, r.start_col), positions.offset(r.end_line, r.end_col), r.text) for r in replacements]
+    )
     if ls.supports("workspace.workspace_edit.document_changes"):
         return types.WorkspaceEdit(
             document_changes=[

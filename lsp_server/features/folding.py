@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 
 from .documents import open_layout
+from .positions import Positions
 
 if TYPE_CHECKING:
     from ..server import PassPilotServer
@@ -20,13 +21,15 @@ async def folding_ranges(ls: PassPilotServer, params: types.FoldingRangeParams) 
     opened = open_layout(ls, params.text_document.uri)
     if opened is None:
         return None
-    _, _, layout = opened
-    ranges = [
-        types.FoldingRange(start_line=span.start_line, end_line=span.end_line, kind=types.FoldingRangeKind.Region)
-        for span in layout.functions
-        if span.end_line > span.start_line
-    ]
+    _, text, layout = opened
+    positions = Positions.of(ls, text, layout.lines)
+
+    def folding(first: int, last: int) -> types.FoldingRange | None:
+        start, end = positions.line_start(first).line, positions.line_end(last).line
+        return types.FoldingRange(start_line=start, end_line=end, kind=types.FoldingRangeKind.Region) if end > start else None
+
+    ranges = [folding(span.start_line, span.end_line) for span in layout.functions]
     metadata = [n for n, line in enumerate(layout.lines) if line.startswith("!")]
     if len(metadata) > 1:
-        ranges.append(types.FoldingRange(start_line=metadata[0], end_line=metadata[-1], kind=types.FoldingRangeKind.Region))
-    return ranges
+        ranges.append(folding(metadata[0], metadata[-1]))
+    return [r for r in ranges if r is not None]

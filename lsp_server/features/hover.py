@@ -1,6 +1,7 @@
 """Hover: measured figures of a function (on its `define` line or any `@name` call), with the best pass
-list and where it came from, the model's predictions when a model is configured, and which `opt` and model
-measured them. Other names show their definition line.
+list and where it came from, the model's predictions when a model is configured, the behaviour check of
+its rewrite once "Optimize function" ran it, and which `opt` and model measured them. Other names show
+their definition line.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 
 from ..engine import FunctionResult
-from ..ir import FunctionSpan
+from ..ir import FunctionSpan, StandaloneFunction
+from .behaviour import verdicts
 from .documents import DocumentState, open_layout
 from .inlay_hints import change_text
 from .irtext import NameIndex, Token
@@ -84,8 +86,24 @@ async def _function_hover(ls: PassPilotServer, state: DocumentState, span: Funct
         return "\n\n".join([title, "not measured: the document does not parse yet", footer])
     result = ls.measurements.get(function) or await ls.measurements.wait_for(function, WAIT_S)
     if result is None:
-        return "\n\n".join([title, "measuring…", footer])
-    return "\n\n".join(part for part in [title, *_figures(ls, result, markdown), footer] if part)
+        return "\n\n".join([title, "measuring…", *_behaviour(ls, function, markdown), footer])
+    return "\n\n".join(part for part in [title, *_figures(ls, result, markdown), *_behaviour(ls, function, markdown), footer] if part)
+
+
+def _behaviour(ls: PassPilotServer, function: StandaloneFunction, markdown: bool) -> list[str]:
+    """What the differential check found, once "Optimize function" checked this function's rewrite."""
+    found = verdicts(ls).of(function)
+    if found is None:
+        return []
+    verdict, rewritten = found
+    lead = "rewritten by PassPilot; behaviour check: " if rewritten else "behaviour check of the rewrite: "
+    parts = [lead + verdict.summary()]
+    if verdict.module_check is not None and verdict.module_check.status != "same":
+        parts.append(f"in the whole module: {verdict.module_check.summary()}")
+    example = verdict.blocked[0].check.counterexample if verdict.blocked else None
+    if example:
+        parts.append(f"```\n{example}\n```" if markdown else example)
+    return parts
 
 
 def _figures(ls: PassPilotServer, result: FunctionResult, markdown: bool) -> list[str]:

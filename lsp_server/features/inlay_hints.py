@@ -12,8 +12,8 @@ from lsprotocol import types
 
 from ..engine import FunctionResult
 from .documents import current_text
-from .measure import VISIBLE
-from .positions import Columns
+from .measure import VISIBLE, Shown
+from .positions import Positions
 
 if TYPE_CHECKING:
     from ..server import PassPilotServer
@@ -34,7 +34,15 @@ def change_text(best: int, oz: int) -> str:
     return f"{sign}{abs(percent):.1f}%"
 
 
-def label(result: FunctionResult) -> str:
+STALE = " (stale)"
+
+
+def label(result: FunctionResult, stale: bool = False) -> str:
+    """The figures; ` (stale)` when they are of an older text of the function (it does not parse yet)."""
+    return _figures(result) + (STALE if stale else "")
+
+
+def _figures(result: FunctionResult) -> str:
     parts = [f"{result.original} instrs"]
     oz = result.oz.count if result.oz.ok else None
     parts.append(f"-Oz {oz}" if oz is not None else "-Oz failed")
@@ -44,8 +52,12 @@ def label(result: FunctionResult) -> str:
     return " · ".join(parts)
 
 
-def tooltip(result: FunctionResult, budget: int) -> str:
+def tooltip(result: FunctionResult, budget: int, shown: Shown | None = None) -> str:
     lines = []
+    if shown is not None and shown.stale:
+        lines.append("stale: figures of the last text that parsed; the function changed since")
+    elif shown is not None and shown.current is not result:
+        lines.append("optimized by PassPilot: -Oz and best were measured on the function as written before")
     best = result.best
     if best is not None and best.ok:
         lines.append(f"best ({best.source}): {best.passes}")
@@ -63,8 +75,8 @@ async def inlay_hints(ls: PassPilotServer, params: types.InlayHintParams) -> lis
         return []
     text, _ = current_text(ls, uri)
     layout = state.layout_of(text)
-    columns = Columns.of(ls)
-    first, last = params.range.start.line, params.range.end.line
+    positions = Positions.of(ls, text, layout.lines)
+    first, last = positions.ir_lines(params.range)
     state.shown = (first, last)
     hints: list[types.InlayHint] = []
     missing = []
@@ -72,18 +84,18 @@ async def inlay_hints(ls: PassPilotServer, params: types.InlayHintParams) -> lis
         if not first <= span.header_end_line <= last:
             continue
         function = state.standalone(span)
-        if function is None:
-            continue
-        result = ls.measurements.get(function)
-        if result is None:
+        shown = ls.measurements.shown(state, layout, span)
+        if shown.current is None and function is not None and not shown.stale:
             missing.append(function)
+        result = shown.result
+        if result is None:
             continue
         hints.append(
             types.InlayHint(
-                position=columns.line_end(layout.lines, span.header_end_line),
-                label=label(result),
+                position=positions.line_end(span.header_end_line),
+                label=label(result, shown.stale),
                 padding_left=True,
-                tooltip=tooltip(result, ls.settings.budget),
+                tooltip=tooltip(result, ls.settings.budget, shown),
             )
         )
     if missing:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import CancelledError as FutureCancelled
@@ -43,7 +44,11 @@ class Job:
         self._finished = False
         self._timer: asyncio.TimerHandle | None = None
         self._begin_task: asyncio.Task | None = None
-        self._percentage = 0
+        # None until the job reports done/total: a `begin` without a percentage is an indeterminate
+        # progress, whose later reports VS Code shows by message; a `begin` with one makes VS Code drop
+        # every later report that carries none (vscode-languageclient's ProgressPart).
+        self._percentage: int | None = None
+        self._started_at = 0.0
         if follow_request:
             self._follow_current_request()
 
@@ -81,12 +86,18 @@ class Job:
     # Lifecycle
 
     async def __aenter__(self) -> Job:
+        self._started_at = time.monotonic()
+        log.info("job started: %s", self.title)
         self.ls.jobs.started(self)
         self._timer = self._loop.call_later(PROGRESS_DELAY_S, self._start_progress)
         return self
 
     async def __aexit__(self, *exc_info) -> None:
         self._finished = True
+        outcome = "cancelled" if self.cancelled else "failed" if exc_info and exc_info[0] is not None else "done"
+        log.info(
+            "job %s: %s in %.2f s%s", outcome, self.title, time.monotonic() - self._started_at, f" ({self.message})" if self.message else ""
+        )
         if self._timer is not None:
             self._timer.cancel()
         if self._begin_task is not None and not self._begin_task.done():
@@ -134,7 +145,8 @@ class Job:
         self._loop.call_soon_threadsafe(self._report, done, total, message)
 
     def _report(self, done: int, total: int, message: str | None) -> None:
-        self._percentage = int(100 * done / total) if total else 0
+        percentage = int(100 * done / total) if total else 0
+        self._percentage = max(percentage, self._percentage or 0)  # never backwards
         self.message = message or (f"{done}/{total} candidates measured" if total else None)
         if self._begun and self._token is not None and not self._finished:
             self.ls.work_done_progress.report(
@@ -145,7 +157,7 @@ class Job:
         """Loop thread only."""
         self.message = message
         if self._begun and self._token is not None and not self._finished:
-            self.ls.work_done_progress.report(self._token, types.WorkDoneProgressReport(message=message))
+            self.ls.work_done_progress.report(self._token, types.WorkDoneProgressReport(message=message, percentage=self._percentage))
 
     # Running engine work
 

@@ -18,11 +18,12 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ..engine import DEFAULT_SOURCES, Cancelled, FunctionResult, Optimizer
-from ..ir import StandaloneFunction
+from ..ir import FunctionSpan, ModuleLayout, StandaloneFunction
 from .jobs import Job
 
 if TYPE_CHECKING:
     from ..server import PassPilotServer
+    from .documents import DocumentState
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,31 @@ REFRESH_DELAY_S = 0.25
 MAX_RESULTS = 20000
 
 Key = tuple[int, str]
+MAX_REWRITES = 2000
+
+
+@dataclasses.dataclass(frozen=True)
+class Rewrite:
+    """A function as PassPilot wrote it: the figures measured on it before (the -Oz and best baseline,
+    which must not move because -Oz of already optimized IR is smaller) and its count now."""
+
+    baseline: FunctionResult
+    count: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Shown:
+    """The figures a hint or lens shows for a function of the current text.
+
+    `result`: counts to show (for a function PassPilot rewrote: the count now, -Oz and best of the
+    function as written before); `current`: the measurement of exactly this text, if any (actions use it);
+    `stale`: the figures are of an older text of the function (the document does not parse, or is not
+    analysed yet).
+    """
+
+    result: FunctionResult | None
+    current: FunctionResult | None
+    stale: bool
 
 
 class Measurements:
@@ -48,6 +74,7 @@ class Measurements:
         self._refresh: asyncio.TimerHandle | None = None
         self._waiters: dict[Key, list[asyncio.Future]] = {}
         self._resetting = False
+        self.rewrites: dict[str, Rewrite] = {}  # by the function's text as PassPilot wrote it
 
     # Lookups
 
@@ -56,6 +83,32 @@ class Measurements:
 
     def get(self, function: StandaloneFunction) -> FunctionResult | None:
         return self.results.get(self.key(function))
+
+    def remember_rewrite(self, old_function_text: str, new_function_text: str, result: FunctionResult, count: int) -> None:
+        """PassPilot rewrote a function: keep the baseline of the function as first written (a second
+        rewrite keeps the first one's), so that its -Oz and best figures stay put."""
+        earlier = self.rewrites.get(old_function_text)
+        if len(self.rewrites) >= MAX_REWRITES:
+            for old in list(self.rewrites)[: MAX_REWRITES // 4]:
+                del self.rewrites[old]
+        self.rewrites[new_function_text] = Rewrite(earlier.baseline if earlier else result, count)
+
+    def shown(self, state: DocumentState, layout: ModuleLayout, span: FunctionSpan) -> Shown:
+        """What a hint or lens shows for `span` of the current text `layout`."""
+        text = layout.function_text(span)
+        good = state.good
+        good_span = good.layout.function(span.name) if good is not None else None
+        fresh = good is not None and (good.layout is layout or (good_span is not None and good.layout.function_text(good_span) == text))
+        function = state.standalone(span)
+        current = self.get(function) if function is not None and fresh else None
+        rewrite = self.rewrites.get(text)
+        if rewrite is not None:
+            count = current.original if current is not None else rewrite.count
+            return Shown(dataclasses.replace(rewrite.baseline, original=count), current, False)
+        if fresh:
+            return Shown(current, current, False)
+        old = self.get(function) if function is not None else None
+        return Shown(old, None, old is not None)
 
     def store(self, key: Key, result: FunctionResult) -> None:
         if len(self.results) >= MAX_RESULTS:
@@ -235,13 +288,17 @@ class Measurements:
             for (key, _), result in zip(batch, results):
                 self.store(key, result)
                 self.queue.pop(key, None)
+                figures = result.figures()
+                log.info("measured @%s: %s instrs, -Oz %s, best %s (%s)", result.name, figures["original"], figures["oz"], figures["best"], figures["source"])
             self.refresh_hints()
 
     # Hints
 
     def refresh_hints(self) -> None:
-        """Ask the client to re-request inlay hints (coalesced), when it supports that."""
-        if not self.ls.supports("workspace.inlay_hint.refresh_support"):
+        """Ask the client to re-request inlay hints and code lenses (coalesced), when it supports that."""
+        hints = self.ls.supports("workspace.inlay_hint.refresh_support")
+        lenses = self.ls.supports("workspace.code_lens.refresh_support")
+        if not (hints or lenses):
             return
         if self._refresh is not None:
             return
@@ -249,8 +306,10 @@ class Measurements:
 
         def send() -> None:
             self._refresh = None
-            future = self.ls.workspace_inlay_hint_refresh(None)
-            future.add_done_callback(_ignore_failure)
+            if hints:
+                self.ls.workspace_inlay_hint_refresh(None).add_done_callback(_ignore_failure)
+            if lenses:
+                self.ls.workspace_code_lens_refresh(None).add_done_callback(_ignore_failure)
 
         self._refresh = loop.call_later(REFRESH_DELAY_S, send)
 

@@ -9,11 +9,24 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
-from ..engine import FunctionResult, write_back
-from ..ir import FunctionSpan, StandaloneFunction
-from .documents import Analysis, current_text, up_to_date
-from .edits import EditRefused, PlannedEdit, diff_replacements, plan_function_rewrite, plan_run_line, result_summary
+from ..compiler import verify
+from ..engine import FunctionResult, Measurement, write_back
+from ..ir import FunctionSpan, ModuleLayout, StandaloneFunction
+from .documents import Analysis, current_text, is_open, up_to_date
+from .edits import (
+    EditRefused,
+    PlannedEdit,
+    apply_replacements,
+    diff_replacements,
+    follow_line_endings,
+    plan_function_rewrite,
+    plan_run_line,
+    result_summary,
+    workspace_edit,
+)
+from .behaviour import check_rewrite, check_rewrites
 from .jobs import Job
+from .positions import Positions
 
 if TYPE_CHECKING:
     from ..server import PassPilotServer
@@ -52,7 +65,7 @@ def parse_mode(argument: dict[str, Any]) -> str:
 async def valid_analysis(ls: PassPilotServer, uri: str) -> Analysis:
     state = await up_to_date(ls, uri)
     if state is None or state.latest is None:
-        raise EditRefused(f"{uri} is not open")
+        raise EditRefused(f"{uri} is not open in the editor; PassPilot changes only documents the editor has open")
     if not state.latest.valid:
         first = state.latest.errors[0]
         raise EditRefused(f"the document has errors (line {first.line + 1}: {first.message}); fix them first")
@@ -73,7 +86,10 @@ async def resolve_target(ls: PassPilotServer, argument: dict[str, Any]) -> Targe
         position = argument.get("position")
         if not isinstance(position, dict) or not isinstance(position.get("line"), int):
             raise JsonRpcInvalidParams("name the function with `function` or `position: {line, character}`")
-        span = analysis.layout.function_at(position["line"])
+        character = position.get("character") if isinstance(position.get("character"), int) else 0
+        client = types.Position(line=max(position["line"], 0), character=max(character, 0))
+        line, _ = Positions.of(ls, analysis.text, analysis.layout.lines).to_ir(client)
+        span = analysis.layout.function_at(line)
         if span is None:
             raise EditRefused(f"line {position['line'] + 1} is not inside a function definition")
     function = analysis.functions.get(span.name)
@@ -97,11 +113,35 @@ def _unchanged(ls: PassPilotServer, target_uri: str, text: str) -> None:
         raise EditRefused("the document changed while PassPilot was working; nothing was changed, try again")
 
 
+def rewritten_texts(old: ModuleLayout, new_text: str, names: list[str]) -> dict[str, tuple[str, str]]:
+    """Blocking: each named function's text before and after a planned rewrite."""
+    new = ModuleLayout.from_text(new_text)
+    texts = {}
+    for name in names:
+        before, after = old.function(name), new.function(name)
+        if before is not None and after is not None:
+            texts[name] = (old.function_text(before), new.function_text(after))
+    return texts
+
+
+async def remember_rewrites(ls: PassPilotServer, analysis: Analysis, planned: PlannedEdit, written: list[tuple[FunctionResult, Measurement]], job: Job) -> None:
+    """Keep the figures of functions as written before PassPilot rewrites them (features/measure.py
+    `Rewrite`): hints show the new count at once, against an -Oz and best that do not move."""
+    if not written:
+        return
+    texts = await job.run(rewritten_texts, analysis.layout, planned.new_text, [r.name for r, _ in written])
+    for result, measurement in written:
+        if result.name in texts and measurement.count is not None:
+            ls.measurements.remember_rewrite(*texts[result.name], result, measurement.count)
+
+
 async def plan_optimize(ls: PassPilotServer, target: Target, mode: str, job: Job) -> tuple[PlannedEdit, FunctionResult]:
-    result = await measured(ls, target, job)
+    result = await check_rewrite(ls, target, await measured(ls, target, job), mode, job)  # features/behaviour.py
     optimizer = ls.engine.optimizer
     planned = await job.run(plan_function_rewrite, optimizer.opt, target.analysis.text, target.name, result, mode)
     _unchanged(ls, target.uri, target.analysis.text)
+    if planned.measurement is not None:
+        await remember_rewrites(ls, target.analysis, planned, [(result, planned.measurement)], job)
     return planned, result
 
 
@@ -119,7 +159,7 @@ async def plan_optimize_module(ls: PassPilotServer, uri: str, job: Job) -> tuple
     analysis = await valid_analysis(ls, uri)
     require_engine(ls)
     functions = [analysis.functions[s.name] for s in analysis.layout.functions if s.name in analysis.functions]
-    results = await ls.measurements.measure(functions, job)
+    results = await check_rewrites(ls, analysis.text, await ls.measurements.measure(functions, job), job)  # features/behaviour.py
     optimizer = ls.engine.optimizer
     module = await job.run(write_back, optimizer, analysis.text, results, "best")
     rows = []
@@ -127,24 +167,50 @@ async def plan_optimize_module(ls: PassPilotServer, uri: str, job: Job) -> tuple
         row = result_summary(outcome.result)
         row.update({"verified": outcome.verified, "applied": outcome.applied is not None, "reason": outcome.reason})
         rows.append(row)
-    replacements = await job.run(diff_replacements, analysis.text, module.text)
+    replacements = follow_line_endings(analysis.text, await job.run(diff_replacements, analysis.text, module.text))
+    new_text = apply_replacements(analysis.text, replacements)
+    if new_text != module.text:  # CR LF line ends: verify what the client will have
+        checked = await job.run(verify, optimizer.opt, new_text)
+        if not checked.ok:
+            raise EditRefused(f"the rewritten module does not verify, nothing was changed: {checked.error}")
     _unchanged(ls, uri, analysis.text)
-    return PlannedEdit(analysis.text, module.text, tuple(replacements)), rows
+    planned = PlannedEdit(analysis.text, new_text, replacements)
+    await remember_rewrites(ls, analysis, planned, [(o.result, o.applied) for o in module.outcomes if o.applied is not None], job)
+    return planned, rows
 
 
-async def apply(ls: PassPilotServer, uri: str, version: int | None, planned: PlannedEdit, label: str) -> bool:
-    """Ask the client to apply a planned edit; True when it did."""
-    from .edits import workspace_edit
+@dataclass(frozen=True)
+class Applied:
+    """What became of an edit sent to the client: `reason` says why it was not applied."""
 
+    applied: bool
+    reason: str | None = None
+    declined: bool = False  # the client said no (the user may have declined): nothing to warn about
+
+    def fields(self) -> dict[str, Any]:
+        return {"applied": True} if self.applied else {"applied": False, "reason": self.reason}
+
+
+async def apply(ls: PassPilotServer, uri: str, planned: PlannedEdit, label: str) -> Applied:
+    """Ask the client to apply a planned edit to the text it was planned on; report its answer."""
+    if not is_open(ls.workspace, uri):
+        return Applied(False, f"{uri} is not open in the editor (it was closed); nothing was changed")
+    text, version = current_text(ls, uri)
+    if text != planned.old_text:
+        return Applied(False, "the document changed while PassPilot was working; nothing was changed, try again")
     if not planned.replacements:
-        return True
+        return Applied(True)
+    if not ls.supports("workspace.apply_edit"):
+        return Applied(False, "the editor does not accept edits from the server (workspace/applyEdit)")
     edit = workspace_edit(ls, uri, version, planned.old_text, planned.replacements)
     try:
         response = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(edit=edit, label=label))
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:  # noqa: BLE001 - the client answered with an error, or went away
         log.warning("workspace/applyEdit failed: %s", error)
-        return False
-    applied = bool(getattr(response, "applied", False))
-    if not applied:
-        log.info("the client did not apply the edit: %s", getattr(response, "failure_reason", None))
-    return applied
+        return Applied(False, f"the editor could not apply the edit: {error}")
+    if getattr(response, "applied", False) is True:
+        return Applied(True)
+    failure = getattr(response, "failure_reason", None)
+    log.info("the client did not apply the edit: %s", failure)
+    reason = f"the editor did not apply the edit: {failure}" if failure else "the editor did not apply the edit"
+    return Applied(False, reason, declined=True)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 
 from ..config import SECTION, changed_keys, describe, load_settings
+from .documents import use_client_lines
 from .engine import build
 from .jobs import Job
 
@@ -25,9 +26,11 @@ def register(server: PassPilotServer) -> None:
     server.feature(types.INITIALIZED)(initialized)
     server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)(did_change_configuration)
     server.feature(types.SHUTDOWN)(shutdown)
+    server.feature(types.EXIT)(exit_server)
 
 
 def initialize(ls: PassPilotServer, params: types.InitializeParams) -> None:
+    use_client_lines(ls, params)
     ls.raw_initialization_options = params.initialization_options
     ls.settings, _ = load_settings(params.initialization_options)  # problems are reported once initialized
 
@@ -42,8 +45,21 @@ async def did_change_configuration(ls: PassPilotServer, params: types.DidChangeC
 
 
 def shutdown(ls: PassPilotServer, params: Any = None) -> None:
-    ls.jobs.cancel_all()
-    ls.measurements.close()
+    """`shutdown`: cancel everything in flight. The other requests are cancelled here, before pygls
+    does it: pygls iterates over its table of requests while cancelling, and a cancelled command
+    answers at once and leaves that table, which fails the `shutdown` request."""
+    ls.shutdown_requested = True
+    protocol = ls.protocol
+    current = protocol.msg_id
+    for msg_id, future in list(protocol._request_futures.items()):  # noqa: SLF001 - see above
+        if msg_id != current and not future.done():
+            future.cancel()
+    ls.stop_work()
+
+
+def exit_server(ls: PassPilotServer, params: Any = None) -> None:
+    """`exit`: leave now, without waiting for work that cannot be interrupted (model inference)."""
+    ls.exit_now()
 
 
 async def fetch_configuration(ls: PassPilotServer, pushed: Any) -> Any:

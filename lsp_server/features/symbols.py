@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 
 from .documents import open_layout
-from .positions import Columns
+from .positions import Positions
 
 if TYPE_CHECKING:
     from ..server import PassPilotServer
@@ -25,12 +25,12 @@ async def document_symbols(ls: PassPilotServer, params: types.DocumentSymbolPara
     state, text, layout = opened
     names = await state.names_of(ls, text)
     lines = layout.lines
-    columns = Columns.of(ls)
+    positions = Positions.of(ls, text, lines)
     symbols: list[types.DocumentSymbol] = []
 
     def name_range(line: int, token: str) -> types.Range:
         start = max(lines[line].find(token), 0)
-        return columns.range(lines, line, start, start + len(token))
+        return positions.range(line, start, start + len(token))
 
     for scope, span in enumerate(layout.functions):
         header_line = next(
@@ -40,7 +40,7 @@ async def document_symbols(ls: PassPilotServer, params: types.DocumentSymbolPara
         for line in range(span.header_end_line + 1, span.end_line):
             for token in names.tokens_by_line.get(line, []):
                 if token.kind == "local" and token.definition and token.start == 0 and token.scope == scope:
-                    block_range = columns.range(lines, line, 0, token.end)
+                    block_range = positions.range(line, 0, token.end)
                     blocks.append(
                         types.DocumentSymbol(
                             name=token.name, kind=types.SymbolKind.Key, range=block_range, selection_range=block_range
@@ -51,9 +51,7 @@ async def document_symbols(ls: PassPilotServer, params: types.DocumentSymbolPara
                 name=f"@{span.name}",
                 detail="define",
                 kind=types.SymbolKind.Function,
-                range=types.Range(
-                    start=types.Position(line=span.start_line, character=0), end=columns.line_end(lines, span.end_line)
-                ),
+                range=types.Range(start=positions.line_start(span.start_line), end=positions.line_end(span.end_line)),
                 selection_range=name_range(header_line, span.token),
                 children=blocks or None,
             )
@@ -64,7 +62,7 @@ async def document_symbols(ls: PassPilotServer, params: types.DocumentSymbolPara
                 name=token,
                 detail="declare",
                 kind=types.SymbolKind.Function,
-                range=types.Range(start=types.Position(line=line, character=0), end=columns.line_end(lines, line)),
+                range=types.Range(start=positions.line_start(line), end=positions.line_end(line)),
                 selection_range=name_range(line, token),
             )
         )
@@ -75,7 +73,7 @@ async def document_symbols(ls: PassPilotServer, params: types.DocumentSymbolPara
                 name=token,
                 detail="constant" if constant else "global",
                 kind=types.SymbolKind.Constant if constant else types.SymbolKind.Variable,
-                range=types.Range(start=types.Position(line=line, character=0), end=columns.line_end(lines, line)),
+                range=types.Range(start=positions.line_start(line), end=positions.line_end(line)),
                 selection_range=name_range(line, token),
             )
         )

@@ -34,6 +34,10 @@ class Splice:
     last_column: int
     function_text: str
     appendix: str
+    # The appendix by section, so that several splices can append each section once (engine/module.py).
+    declarations: tuple[str, ...] = ()
+    attribute_groups: tuple[str, ...] = ()
+    metadata: tuple[str, ...] = ()
 
     def apply(self, text: str) -> str:
         result = text[: self.start] + self.function_text + text[self.end :]
@@ -93,12 +97,15 @@ def splice_function(
         if target.attrs_comment_line is not None:
             function_text = optimized.lines[target.attrs_comment_line] + "\n" + function_text
 
-    appendix = [rewrite(text) for text in new_entities]
-    appendix += [f"attributes {token} = {{ {body} }}" for token, body in new_groups]
-    appendix += [f"{token} = {rewrite(body)}" for token, body in new_metadata]
+    declarations = tuple(rewrite(text) for text in new_entities)
+    attribute_lines = tuple(f"attributes {token} = {{ {body} }}" for token, body in new_groups)
+    metadata_lines = tuple(f"{token} = {rewrite(body)}" for token, body in new_metadata)
+    appendix = "\n".join((*declarations, *attribute_lines, *metadata_lines))
     first_line, first_column = layout.position(start)
     last_line, last_column = layout.position(span.end)
-    return Splice(start, span.end, first_line, first_column, last_line, last_column, function_text, "\n".join(appendix))
+    return Splice(
+        start, span.end, first_line, first_column, last_line, last_column, function_text, appendix, declarations, attribute_lines, metadata_lines
+    )
 
 
 def _written_tokens(layout: ModuleLayout) -> list[str]:

@@ -41,13 +41,11 @@ def load_proposer(
         raise ModelError(f"model file not found: {model_path}")
     if not model_path.is_file():
         raise ModelError(f"model path is not a file: {model_path}")
+    from .ranking import RankingProposer, ranking_lists
     from .runtime import LlamaProposer
 
-    return LlamaProposer(
-        model_path,
-        chosen,
-        gpu_layers=gpu_layers,
-        threads=threads,
-        known_passes=known_passes,
-        n_ctx=n_ctx,
-    )
+    options = dict(gpu_layers=gpu_layers, threads=threads, known_passes=known_passes, n_ctx=n_ctx)
+    lists = ranking_lists(model_path) if chosen.name == "passpilot" else None
+    if lists:  # a ranking model (ranking.py): one forward pass orders its fixed lists
+        return RankingProposer(model_path, chosen, lists=lists, **options)
+    return LlamaProposer(model_path, chosen, **options)

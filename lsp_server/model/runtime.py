@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import logging
 import os
 import threading
@@ -20,6 +21,13 @@ INSTALL_HINT = "install it with: pip install 'llama-cpp-python>=0.3.16' (or: pip
 SAMPLE_TEMPERATURE = 0.8
 SAMPLE_TOP_P = 0.95
 SAMPLE_TOP_K = 40
+
+
+def _check_llama_cpp_installed() -> None:
+    """Says now (when the engine is assembled) that the package is missing, without importing it: the
+    import costs about 0.1 s of start-up (numpy, jinja2) that a job which never asks the model skips."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise ModelError(f"llama-cpp-python is not installed; {INSTALL_HINT}")
 
 
 def _import_llama_cpp() -> Any:
@@ -49,6 +57,29 @@ def describe(path: Path, info: GGUFInfo, profile: Profile) -> str:
 
 
 MIN_PREFIX_TOKENS = 64  # below this, a cut prompt says too little to be worth an answer
+
+# `model.threads` 0 (automatic): llama.cpp's CPU threads meet at a barrier after every operation and spin
+# there (OpenMP), so a thread that loses its core to another process stalls all the others. A model this
+# small decodes as fast on one thread as on two and does not slow down 2x beside a busy process per core
+# (scripts/bench_model_threads.py, docs/benchmarks.md); larger models need the threads, but never all
+# cores: PassPilot's own `opt` work, the editor and the user's build run beside them.
+ONE_THREAD_MODEL_BYTES = 256 * 2**20
+MAX_AUTOMATIC_THREADS = 8
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def automatic_threads(model_bytes: int, cores: int) -> int:
+    """llama.cpp threads for a model file of `model_bytes` on `cores` usable cores (`model.threads` 0)."""
+    if model_bytes < ONE_THREAD_MODEL_BYTES:
+        return 1
+    return max(1, min(MAX_AUTOMATIC_THREADS, cores - 1))
+
 
 class _LlamaVocabulary:
     """`profiles.Vocabulary` over a loaded `llama_cpp.Llama`."""
@@ -104,15 +135,16 @@ class LlamaProposer:
         self.path = path
         self.profile = profile
         self.gpu_layers = gpu_layers
-        self.threads = threads or os.cpu_count() or 1
         self.known_passes = frozenset(known_passes) if known_passes is not None else None
-        self._lib = _import_llama_cpp()
+        _check_llama_cpp_installed()
+        self._llama_cpp: Any = None
         try:
             self.info = read_gguf_info(path)
         except NotGGUF as error:
             raise ModelError(f"{path} is not a GGUF model file: {error}") from None
         except OSError as error:
             raise ModelError(f"cannot read model file {path}: {error.strerror or error}") from None
+        self.threads = threads or automatic_threads(path.stat().st_size, usable_cores())
         self.n_ctx = n_ctx or profile.default_ctx
         if self.n_ctx and self.info.context_length:
             # Allocating beyond what the model was trained for buys nothing.
@@ -124,6 +156,13 @@ class LlamaProposer:
         self._lock = threading.Lock()
 
     # -- loading -----------------------------------------------------------------------------------
+
+    @property
+    def _lib(self) -> Any:
+        """The `llama_cpp` module, imported on first use (ModelError when its library does not load)."""
+        if self._llama_cpp is None:
+            self._llama_cpp = _import_llama_cpp()
+        return self._llama_cpp
 
     def load(self) -> None:
         """Load the model now (otherwise the first `propose` does). Raises ModelError."""
@@ -163,8 +202,9 @@ class LlamaProposer:
             raise
 
     def _load(self) -> _LlamaVocabulary:
+        lib = self._lib
         try:
-            llm = self._lib.Llama(
+            llm = lib.Llama(
                 model_path=str(self.path),
                 n_ctx=self.n_ctx,
                 n_threads=self.threads,
@@ -178,7 +218,7 @@ class LlamaProposer:
             raise ModelError(
                 f"llama.cpp could not load {self.path} (architecture {arch}): {error}"
             ) from None
-        vocabulary = _LlamaVocabulary(llm, self._lib)
+        vocabulary = _LlamaVocabulary(llm, lib)
         try:
             self.profile.check(vocabulary)
         except ModelError:

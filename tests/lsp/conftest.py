@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import shutil
 import sys
 import time
@@ -19,8 +20,6 @@ from typing import Any, Union
 import pytest
 import pytest_lsp
 from lsprotocol import types
-from pygls.workspace import TextDocument
-from pygls.workspace.position_codec import PositionCodec
 from pygls.protocol import default_converter
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
@@ -37,65 +36,131 @@ if OPT is None:
     pytest.skip("LLVM's opt is not installed", allow_module_level=True)
 
 
+LSP_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+CODECS = {"utf-8": ("utf-8", 1), "utf-16": ("utf-16-le", 2), "utf-32": ("utf-32-le", 4)}
+
+
+def lsp_line_span(text: str, line: int) -> tuple[int, int]:
+    """Where line `line` of `text` starts and where its content ends, as LSP counts lines: they end at
+    "\n", "\r\n" or "\r" only (not where `str.splitlines` also splits). Past the last line: the end."""
+    start = 0
+    for _ in range(line):
+        found = LSP_LINE_BREAK.search(text, start)
+        if found is None:
+            return len(text), len(text)
+        start = found.end()
+    found = LSP_LINE_BREAK.search(text, start)
+    return start, found.start() if found else len(text)
+
+
+def lsp_offset(text: str, position: types.Position, encoding: str) -> int:
+    """The client's reading of a position: its character offset in `text` (written independently of the
+    server's conversion, from the encodings' codecs)."""
+    start, end = lsp_line_span(text, position.line)
+    codec, width = CODECS[getattr(encoding, "value", encoding)]
+    encoded = text[start:end].encode(codec, "surrogatepass")
+    return start + len(encoded[: position.character * width].decode(codec, "ignore"))
+
+
+def lsp_position(text: str, offset: int, encoding: str) -> types.Position:
+    """The position of a character offset (at a character boundary, outside any "\r\n")."""
+    line = len(LSP_LINE_BREAK.findall(text[:offset]))
+    start, _ = lsp_line_span(text, line)
+    codec, width = CODECS[getattr(encoding, "value", encoding)]
+    return types.Position(line=line, character=len(text[start:offset].encode(codec, "surrogatepass")) // width)
+
+
+def apply_text_edits(
+    text: str, edits: list[types.TextEdit], encoding: str, history: list[tuple[int, int, str]] | None = None
+) -> tuple[str, list[types.TextDocumentContentChangePartial]]:
+    """Apply edits that all refer to `text` (as LSP's TextEdit[] do; inserts at one place keep their
+    order); returns the new text and the incremental changes that take a copy of `text` there."""
+    spans = [(lsp_offset(text, e.range.start, encoding), lsp_offset(text, e.range.end, encoding), i, e) for i, e in enumerate(edits)]
+    changes = []
+    # From the end, so that each change's range is still right when it is applied.
+    for start, end, _, edit in sorted(spans, key=lambda s: (s[0], s[2]), reverse=True):
+        if history is not None:
+            history.append((start, len(edit.new_text), text[start:end]))
+        text = text[:start] + edit.new_text + text[end:]
+        changes.append(types.TextDocumentContentChangePartial(range=edit.range, text=edit.new_text))
+    return text, changes
+
+
 class Editor:
-    """The client's side of open documents: applies server edits the way an editor would."""
+    """The client's side of open documents: applies edits the way an editor does, with LSP's lines."""
 
     def __init__(self, client: LanguageClient):
         self.client = client
-        self.documents: dict[str, TextDocument] = {}
+        self.texts: dict[str, str] = {}
+        self.versions: dict[str, int] = {}
+        self.history: dict[str, list[tuple[int, int, str]]] = {}  # (start, inserted length, removed text)
         self.encoding: str = types.PositionEncodingKind.Utf16
 
-    def codec(self) -> PositionCodec:
-        return PositionCodec(encoding=self.encoding)
-
-    def open(self, uri: str, text: str) -> None:
-        self.documents[uri] = TextDocument(uri, text, version=1, position_codec=self.codec())
+    def open(self, uri: str, text: str, version: int = 1) -> None:
+        self.texts[uri], self.versions[uri] = text, version
+        self.history.setdefault(uri, [])
         self.client.text_document_did_open(
             types.DidOpenTextDocumentParams(
-                text_document=types.TextDocumentItem(uri=uri, language_id="llvm", version=1, text=text)
+                text_document=types.TextDocumentItem(uri=uri, language_id="llvm", version=version, text=text)
             )
         )
 
     def close(self, uri: str) -> None:
-        self.documents.pop(uri, None)
+        self.texts.pop(uri, None)
+        self.versions.pop(uri, None)
+        self.history.pop(uri, None)
         self.client.text_document_did_close(
             types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
         )
 
     def text(self, uri: str) -> str:
-        return self.documents[uri].source
+        return self.texts[uri]
 
     def version(self, uri: str) -> int:
-        return self.documents[uri].version
+        return self.versions[uri]
 
-    def replace_all(self, uri: str, text: str) -> None:
-        document = self.documents[uri]
-        document.apply_change(types.TextDocumentContentChangeWholeDocument(text=text))
-        document.version += 1
+    def position(self, uri: str, offset: int) -> types.Position:
+        return lsp_position(self.texts[uri], offset, self.encoding)
+
+    def offset(self, uri: str, position: types.Position) -> int:
+        return lsp_offset(self.texts[uri], position, self.encoding)
+
+    def _notify(self, uri: str, changes: list, version: int | None = None) -> None:
+        self.versions[uri] = self.versions[uri] + 1 if version is None else version
         self.client.text_document_did_change(
             types.DidChangeTextDocumentParams(
-                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=document.version),
-                content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)],
-            )
-        )
-
-    def apply_edits(self, uri: str, edits: list[types.TextEdit], version: int | None = None) -> bool:
-        document = self.documents[uri]
-        if version is not None and version != document.version:
-            return False
-        changes = []
-        # Edits refer to the text before any of them: apply from the end so that earlier ranges stay valid.
-        for edit in sorted(edits, key=lambda e: (e.range.start.line, e.range.start.character), reverse=True):
-            change = types.TextDocumentContentChangePartial(range=edit.range, text=edit.new_text)
-            document.apply_change(change)
-            changes.append(change)
-        document.version += 1
-        self.client.text_document_did_change(
-            types.DidChangeTextDocumentParams(
-                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=document.version),
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=self.versions[uri]),
                 content_changes=changes,
             )
         )
+
+    def replace_all(self, uri: str, text: str) -> None:
+        self.history.setdefault(uri, []).append((0, len(text), self.texts[uri]))
+        self.texts[uri] = text
+        self._notify(uri, [types.TextDocumentContentChangeWholeDocument(text=text)])
+
+    def type(self, uri: str, start: int, end: int, text: str, version: int | None = None) -> None:
+        """The user replaces characters `start:end` (one incremental change; `version`: send this one
+        instead of the next, e.g. a stale one)."""
+        old = self.texts[uri]
+        # LSP has no position between the CR and the LF of a line break: take in the whole break.
+        if 0 < start < len(old) and old[start - 1 : start + 1] == "\r\n":
+            start, text = start - 1, "\r" + text
+        if 0 < end < len(old) and old[end - 1 : end + 1] == "\r\n":
+            end, text = end + 1, text + "\n"
+        change = types.TextDocumentContentChangePartial(
+            range=types.Range(start=self.position(uri, start), end=self.position(uri, end)), text=text
+        )
+        self.history.setdefault(uri, []).append((start, len(text), old[start:end]))
+        self.texts[uri] = old[:start] + text + old[end:]
+        self._notify(uri, [change], version)
+
+    def apply_edits(self, uri: str, edits: list[types.TextEdit], version: int | None = None) -> bool:
+        if uri not in self.texts or (version is not None and version != self.versions[uri]):
+            return False
+        text = self.texts[uri]
+        self.texts[uri], changes = apply_text_edits(text, edits, self.encoding, self.history.setdefault(uri, []))
+        self._notify(uri, changes)
         return True
 
     def apply_workspace_edit(self, edit: types.WorkspaceEdit) -> bool:
@@ -133,8 +198,8 @@ def _converter():
     return converter
 
 
-def make_client() -> LanguageClient:
-    client = LanguageClient(converter_factory=_converter)
+def make_client(client_class: type[LanguageClient] = LanguageClient) -> LanguageClient:
+    client = client_class(converter_factory=_converter)
     defaults = {k: f for k, f in DEFAULT_CLIENT_FEATURES.items() if k != types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS}
     register_lsp_features(client, defaults)
     client.editor = Editor(client)
@@ -148,8 +213,12 @@ def make_client() -> LanguageClient:
         ls.diagnostics[params.uri] = params.diagnostics
         ls.published.append(params)
 
+    client.refuse_edits = None  # a reason: the user (or the editor) declines every edit
+
     @client.feature(types.WORKSPACE_APPLY_EDIT)
     def apply_edit(ls: LanguageClient, params: types.ApplyWorkspaceEditParams):
+        if ls.refuse_edits is not None:
+            return types.ApplyWorkspaceEditResult(applied=False, failure_reason=ls.refuse_edits)
         applied = ls.editor.apply_workspace_edit(params.edit)
         ls.applied_edits.append(params)
         return types.ApplyWorkspaceEditResult(applied=applied)
@@ -157,6 +226,12 @@ def make_client() -> LanguageClient:
     @client.feature(types.WORKSPACE_INLAY_HINT_REFRESH)
     def refresh(ls: LanguageClient, params: Any):
         ls.hint_refreshes += 1
+
+    client.lens_refreshes = 0
+
+    @client.feature(types.WORKSPACE_CODE_LENS_REFRESH)
+    def refresh_lenses(ls: LanguageClient, params: Any):
+        ls.lens_refreshes += 1
 
     @client.feature(STATUS)
     def status(ls: LanguageClient, params: Any):

@@ -48,7 +48,7 @@ def command(uri: str) -> types.ExecuteCommandParams:
 async def test_progress_cancel_stops_the_job_and_leaves_the_document(profile, slow_opt, tmp_path):
     text = SMALL.read_text()
     uri = "file:///virtual/cancel/progress.ll"
-    settings = options(tmp_path / "cache", opt={"path": slow_opt}, budget=0)
+    settings = options(tmp_path / "cache", opt={"path": slow_opt}, budget=0, compiler={"backend": "opt"})
     async with session(profile, settings) as client:
         client.editor.open(uri, text)
         started = time.monotonic()
@@ -75,7 +75,7 @@ async def test_progress_cancel_stops_the_job_and_leaves_the_document(profile, sl
 async def test_cancel_request_stops_the_command(profile, slow_opt, tmp_path):
     text = SMALL.read_text()
     uri = "file:///virtual/cancel/request.ll"
-    settings = options(tmp_path / "cache", opt={"path": slow_opt}, budget=0)
+    settings = options(tmp_path / "cache", opt={"path": slow_opt}, budget=0, compiler={"backend": "opt"})
     async with session(profile, settings) as client:
         client.editor.open(uri, text)
         started = time.monotonic()

@@ -100,8 +100,9 @@ async def test_refresh_is_sent_only_to_clients_that_support_it(client):
 async def test_status_notifications(client):
     """`passpilot/status` after initialization, and busy/idle around jobs (docs/design.md)."""
     first = client.statuses[0]
-    assert set(first) == {"opt", "model", "busy", "message"}
+    assert set(first) == {"opt", "backend", "model", "busy", "message"}
     final = client.statuses[-1]
+    assert final["backend"] in ("opt", "libllvm")
     assert final["opt"] == {"path": OPT, "version": final["opt"]["version"]} and final["opt"]["version"].startswith("22.")
     assert final["model"] is None  # model.path is "none" in these tests
     assert any(s["busy"] for s in client.statuses) and any(not s["busy"] for s in client.statuses)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lsp_server.model import Proposal, formats
-from lsp_server.model.passes import filter_passes, split_items
+from lsp_server.model.passes import filter_passes
 from lsp_server.model.profiles import (
     LLMCompilerFTDProfile,
     ftd_prompt,
@@ -113,10 +113,6 @@ def test_passpilot_prompt_is_normalized_ir():
 
 
 # -- pass-list filtering -------------------------------------------------------------------------------
-
-
-def test_split_items_respects_nesting():
-    assert split_items("a,function(b,c),d<x;y>,  ,e") == ["a", "function(b,c)", "d<x;y>", "e"]
 
 
 def test_filter_keeps_parameters_and_nested():

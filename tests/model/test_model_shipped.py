@@ -10,6 +10,7 @@ from lsp_server.engine.factory import EngineSettings, resolve_model_path
 from lsp_server.engine.sources import models_dir
 from lsp_server.ir import count_instructions
 from lsp_server.model import load_proposer
+from lsp_server.model.ranking import RankingProposer
 
 SHIPPED = models_dir() / "passpilot.gguf"
 
@@ -34,12 +35,13 @@ def test_shipped_model_proposes_valid_lists_that_opt_accepts(shipped_proposer, o
     for function in standalone_functions(example_text)[1]:
         proposals = shipped_proposer.propose(function.text, samples=3)
         assert proposals, f"no proposal for @{function.name}: {proposals.note}"
-        for proposal in proposals:
+        for index, proposal in enumerate(proposals):
             passes = vocabulary.check(proposal.passes)
             run = run_opt(opt_tool, passes, function.text)
             assert run.ok, run.error
             assert count_instructions(run.output) > 0
-            assert proposal.predicted_before is not None and proposal.predicted_after is not None
+            if index == 0 or not isinstance(shipped_proposer, RankingProposer):  # a ranking model predicts for its top list
+                assert proposal.predicted_before is not None and proposal.predicted_after is not None
 
 
 def test_engine_uses_the_shipped_model_by_default(opt_tool, example_text, tmp_path):
@@ -53,3 +55,13 @@ def test_engine_uses_the_shipped_model_by_default(opt_tool, example_text, tmp_pa
         assert result.best.count <= result.oz.count
     finally:
         assembly.optimizer.close()
+
+
+def test_a_shipped_ranking_model_ranks_every_list_once_and_all_are_valid(shipped_proposer, opt_tool, example_text):
+    if not isinstance(shipped_proposer, RankingProposer):
+        pytest.skip("the shipped model generates its lists")
+    vocabulary = load_vocabulary(opt_tool)
+    for function in standalone_functions(example_text)[1]:
+        ranked = shipped_proposer.rank(function.text)
+        assert len(ranked) == len(shipped_proposer.lists), ranked.note
+        assert len({vocabulary.check(p.passes) for p in ranked}) == len(ranked)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -15,22 +14,6 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data"
 WORK = DATA / "model"  # default home of every step's outputs (data/ is git-ignored)
 OPT = os.environ.get("PASSPILOT_OPT", "opt-22")
-
-# Sections of `opt --print-passes` whose entries are transformation passes.
-PASS_SECTIONS = (
-    "Module passes:",
-    "Module passes with params:",
-    "CGSCC passes:",
-    "CGSCC passes with params:",
-    "Function passes:",
-    "Function passes with params:",
-    "LoopNest passes:",
-    "Loop passes:",
-    "Loop passes with params:",
-)
-# Pass names that never belong in a size pipeline: not worth a vocabulary entry.
-SKIP_PASS_PREFIXES = ("print", "dot-", "view-")
-
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
@@ -43,19 +26,11 @@ def resolve(path: str | Path) -> Path:
 
 
 def pass_names(opt: str = OPT) -> list[str]:
-    """Transformation pass names of the installed `opt` (parameters stripped), sorted."""
-    out = subprocess.run([opt, "--print-passes"], capture_output=True, text=True, check=True).stdout
-    names: set[str] = set()
-    keep = False
-    for line in out.splitlines():
-        if not line.startswith(" "):
-            keep = line.strip() in PASS_SECTIONS
-            continue
-        if keep:
-            name = line.strip().split("<", 1)[0]
-            if name and not name.startswith(SKIP_PASS_PREFIXES):
-                names.add(name)
-    return sorted(names)
+    """The pass names the language server allows with this `opt` (`lsp_server.compiler.passes`: its
+    `--print-passes` transformations, minus observers, instrumentation and I/O), sorted."""
+    from lsp_server.compiler import find_opt, load_vocabulary
+
+    return sorted(load_vocabulary(find_opt(opt)).names)
 
 
 def corpus_files(corpus: Path, limit: int = 0) -> list[Path]:

@@ -14,7 +14,13 @@
 //   5. "PassPilot: Optimize function at cursor" from the command palette rewrites the function;
 //      after saving, the file verifies (opt -passes=verify) and the function is no larger than -Oz;
 //   6. "PassPilot: Restart server" starts a new server, which reports its status again.
-// Screenshots go to test-results/. Every process started here is stopped at the end.
+// Between 3 and 4: the code lens above a long `define` line shows the figures inside a 1280 px window;
+// the "Passes" lens opens the pass explorer, whose steps start at the function's count as written and end
+// at its `best` figure; hover and code actions are shown. Between 5 and 6: "Optimize module" with a large
+// budget is cancelled from its progress notification, and the document stays as it was.
+// Screenshots go to test-results/; those the README shows (hints, code lens, hover, code actions, diff,
+// pass explorer) also to docs/images/ (PASSPILOT_E2E_IMAGES: another folder, or "" for none).
+// Every process started here is stopped at the end.
 //
 // Environment: PASSPILOT_PYTHON (interpreter with lsp_server's dependencies; default python3),
 // PASSPILOT_E2E_FILE (the .ll to open; default: the first examples/*.ll of the repository),
@@ -42,6 +48,10 @@ const LLVM_EXTRACT = process.env.LLVM_EXTRACT || 'llvm-extract-22';
 const TOTAL_TIMEOUT_S = Number(process.env.PASSPILOT_E2E_TIMEOUT || 480);
 const HINT_TIMEOUT_S = Number(process.env.PASSPILOT_E2E_HINT_TIMEOUT || 240);
 const HINT_RE = /(\d+)\s*instrs\s*·\s*-Oz\s*(\d+)\s*·\s*best\s*(\d+)/;
+const LENS_RE = /(\d+) → -Oz (\d+) → best (\d+)/;
+const IMAGES = process.env.PASSPILOT_E2E_IMAGES ?? path.join(REPO, 'docs', 'images');
+const WIDTH = 1280; // a common laptop window: the figures must be visible at this width
+const IMAGE_LIMIT = 150 * 1024;
 
 const t0 = Date.now();
 const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(1)}s`;
@@ -208,6 +218,8 @@ async function main() {
   const fileName = path.basename(source);
   const irFile = path.join(workspace, fileName);
   fs.copyFileSync(source, irFile);
+  const longFileName = 'long-define.ll';
+  fs.copyFileSync(path.join(EXT_DIR, 'e2e', 'fixtures', longFileName), path.join(workspace, longFileName));
   const originalText = fs.readFileSync(irFile, 'utf8');
   log(`IR file: ${source} -> ${irFile}`);
 
@@ -264,13 +276,14 @@ async function main() {
     ),
   );
   const machineSettings = path.join(userData, 'Machine', 'settings.json');
-  const writeSettings = (serverCommand) =>
+  const writeSettings = (serverCommand, more = {}) =>
     fs.writeFileSync(
       machineSettings,
       JSON.stringify(
         {
           'passpilot.cache.dir': path.join(tmp, 'cache'),
           ...extraSettings,
+          ...more,
           'passpilot.server.command': serverCommand,
         },
         null,
@@ -339,7 +352,7 @@ async function main() {
     ],
   });
   cleanups.push(() => browser.close());
-  const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+  const context = await browser.newContext({ viewport: { width: WIDTH, height: 800 } });
   const page = await context.newPage();
   page.setDefaultTimeout(30_000);
   currentPage = page;
@@ -352,6 +365,25 @@ async function main() {
     await page.screenshot({ path: file });
     log(`screenshot ${file}`);
   };
+  /** A screenshot for the README (docs/images/NAME), cropped to `clip` when given, and kept small. */
+  const docShot = async (name, clip) => {
+    const file = path.join(RESULTS, `doc-${name}`);
+    await page.screenshot({ path: file, clip });
+    const size = fs.statSync(file).size;
+    if (size > IMAGE_LIMIT) throw new Error(`${name} is ${Math.round(size / 1024)} KB, more than ${IMAGE_LIMIT / 1024} KB`);
+    if (IMAGES) {
+      fs.mkdirSync(IMAGES, { recursive: true });
+      fs.copyFileSync(file, path.join(IMAGES, name));
+    }
+    log(`screenshot ${name} (${Math.round(size / 1024)} KB)${IMAGES ? ` -> ${path.join(IMAGES, name)}` : ''}`);
+  };
+  /** The editor area's rectangle, or its top `height` pixels (for cropped screenshots). */
+  const editorBox = async (height = Infinity) => {
+    const box = await page.locator('.part.editor').boundingBox();
+    return { ...box, height: Math.min(box.height, height) };
+  };
+  /** The window's top `height` pixels. */
+  const topOfWindow = (height) => ({ x: 0, y: 0, width: WIDTH, height });
 
   // --- helpers over the workbench ---------------------------------------------------------
   const statusBarTexts = () =>
@@ -489,6 +521,10 @@ async function main() {
   );
   log(`hint on @${hint.name}: "${hint.line.trim()}"`);
   await shot('02-inlay-hints.png');
+  // The README's picture of the hints: the whole window's width for the editor.
+  await runCommand('View: Close Primary Side Bar').catch(() => {});
+  await sleep(500);
+  await docShot('hints.png', await editorBox(380));
   if (!hint.name) throw new Error(`cannot tell which function the hint belongs to: ${hint.line}`);
 
   const ref = ozCount(irFile, hint.name, { opt: OPT, extract: LLVM_EXTRACT });
@@ -498,6 +534,138 @@ async function main() {
     throw new Error(`hint says ${hint.instrs} instrs, the file has ${countFunction(originalText, hint.name)} in @${hint.name}`);
   }
   if (hint.best > hint.oz) throw new Error(`hint says best ${hint.best} > -Oz ${hint.oz}`);
+
+  // --- 3b. code lenses: the figures above a long define line, inside a 1280 px window -----------
+  const openFile = async (name) => {
+    await closeQuickInput();
+    await page.keyboard.press('Control+P');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible' });
+    await input.fill(name);
+    await page.locator('.quick-input-widget .monaco-list-row', { hasText: name }).first().waitFor();
+    await page.keyboard.press('Enter');
+    await page.locator('.tab.active', { hasText: name }).first().waitFor();
+    await page.locator('.editor-instance .view-lines').first().waitFor();
+  };
+  const lensTexts = () =>
+    page.$$eval('.editor-instance .codelens-decoration', (els) =>
+      els.map((e) => {
+        const r = e.getBoundingClientRect();
+        return { text: (e.textContent || '').replace(/\u00a0/g, ' '), left: r.left, right: r.right, top: r.top };
+      }),
+    );
+  await openFile(longFileName);
+  const longText = fs.readFileSync(path.join(workspace, longFileName), 'utf8');
+  const longDefine = functions(longText)[0];
+  const longLine = longText.split('\n')[longDefine.line];
+  await goToLine(longDefine.line + 1);
+  await page.keyboard.press('Home');
+  const lens = await waitFor(
+    `the code lens of @${longDefine.name} with its figures`,
+    async () => (await lensTexts()).find((l) => LENS_RE.test(l.text)),
+    { timeout: HINT_TIMEOUT_S * 1000, interval: 1000 },
+  );
+  const editorRect = await editorBox();
+  const lensFigures = LENS_RE.exec(lens.text);
+  log(`lens on a ${longLine.length}-character define line: "${lens.text.trim()}" at x ${Math.round(lens.left)}..${Math.round(lens.right)} (editor ${Math.round(editorRect.x)}..${Math.round(editorRect.x + editorRect.width)})`);
+  const figuresEnd = lens.left + (lens.right - lens.left) * ((lens.text.indexOf(lensFigures[0]) + lensFigures[0].length) / lens.text.length);
+  if (lens.left < editorRect.x || figuresEnd > Math.min(WIDTH, editorRect.x + editorRect.width)) {
+    throw new Error(`the lens figures are not inside the ${WIDTH} px window: ${JSON.stringify(lens)}`);
+  }
+  if (+lensFigures[1] !== longDefine.count) throw new Error(`lens says ${lensFigures[1]} instrs, the file has ${longDefine.count}`);
+  const longRef = ozCount(path.join(workspace, longFileName), longDefine.name, { opt: OPT, extract: LLVM_EXTRACT });
+  if (+lensFigures[2] !== longRef.oz) throw new Error(`lens says -Oz ${lensFigures[2]}, opt says ${longRef.oz}`);
+  if (!/Optimize/.test(lens.text) || !/Diff/.test(lens.text) || !/Passes/.test(lens.text)) {
+    throw new Error(`the lens has no Optimize / Diff / Passes actions: ${lens.text}`);
+  }
+  await docShot('codelens.png', await editorBox(260));
+  await page.locator('.tab', { hasText: longFileName }).first().click({ button: 'middle' });
+  await page.locator('.tab', { hasText: longFileName }).first().waitFor({ state: 'detached' });
+  await page.locator('.tab', { hasText: fileName }).first().click();
+
+  // --- 3c. hover and code actions (screenshots) -------------------------------------------------
+  const hinted = functions(originalText).find((f) => f.name === hint.name);
+  await goToLine(hinted.line + 1);
+  const nameToken = page.locator('.editor-instance .view-line span', { hasText: new RegExp(`^@${hint.name}$`) }).first();
+  await nameToken.hover();
+  const hover = await waitFor(
+    'the hover of the function',
+    async () => {
+      const h = page.locator('.monaco-hover:not(.hidden)').first();
+      return (await h.isVisible()) && /\d/.test((await h.textContent()) || '') ? (await h.textContent()) : false;
+    },
+    { timeout: 60_000 },
+  );
+  log(`hover: ${hover.replace(/\s+/g, ' ').slice(0, 160)}`);
+  await docShot('hover.png', await editorBox(380));
+  await page.mouse.move(5, 5);
+  await page.keyboard.press('Escape');
+  await goToLine(hinted.line + 3);
+  await page.keyboard.press('Control+.');
+  const actions = await waitFor(
+    'the code actions menu',
+    async () => {
+      const menu = page.locator('.action-widget').first();
+      return (await menu.isVisible()) && /PassPilot|Optimize/i.test((await menu.textContent()) || '') ? (await menu.textContent()) : false;
+    },
+    { timeout: 60_000 },
+  );
+  log(`code actions: ${actions.replace(/\s+/g, ' ').slice(0, 200)}`);
+  await docShot('code-actions.png', await editorBox(500));
+  await page.keyboard.press('Escape');
+
+  // --- 3d. the pass explorer, from the "Passes" lens of the hinted function -----------------------
+  await goToLine(hinted.line + 1);
+  const passesLens = page
+    .locator('.editor-instance .codelens-decoration', { hasText: `${hint.instrs} → -Oz ${hint.oz} → best ${hint.best}` })
+    .locator('a', { hasText: 'Passes' })
+    .first();
+  await passesLens.waitFor({ state: 'visible', timeout: 60_000 });
+  await passesLens.click();
+  log(`clicked the "Passes" lens of @${hint.name}`);
+  const passesPane = page.locator('.pane', { has: page.locator('.pane-header', { hasText: 'PassPilot: Passes' }) });
+  const steps = await waitFor(
+    'the steps of the pass explorer',
+    async () => {
+      const notes = await notificationsText();
+      if (/pass trace failed/.test(notes)) throw new Fatal(notes);
+      const rows = await passesPane.locator('.monaco-list-row').evaluateAll((els) =>
+        els.map((e) => ({
+          label: e.querySelector('.label-name')?.textContent || '',
+          description: e.querySelector('.label-description')?.textContent || '',
+        })),
+      );
+      return rows.length && rows.every((r) => /^\d+\. /.test(r.label)) ? rows : false;
+    },
+    { timeout: 180_000, interval: 1000 },
+  );
+  const counts = steps.map((r) => /^(\d+) → (\d+)/.exec(r.description));
+  if (counts.some((m) => !m)) throw new Error(`steps without counts: ${JSON.stringify(steps)}`);
+  log(`pass explorer: ${steps.map((r) => `${r.label} ${r.description}`).join(' | ')}`);
+  if (+counts[0][1] !== hint.instrs) throw new Error(`the first step starts at ${counts[0][1]}, the hint says ${hint.instrs}`);
+  if (+counts[counts.length - 1][2] !== hint.best) {
+    throw new Error(`the steps end at ${counts[counts.length - 1][2]} instructions, the hint's best is ${hint.best}`);
+  }
+  for (let i = 1; i < counts.length; i++) {
+    if (counts[i][1] !== counts[i - 1][2]) throw new Error(`step ${i + 1} starts at ${counts[i][1]}, step ${i} ended at ${counts[i - 1][2]}`);
+  }
+  const stepTab = await waitFor(
+    'the diff editor of the last step',
+    async () => {
+      const tabs = await page.$$eval('.tab', (els) => els.map((e) => e.textContent || ''));
+      const t = tabs.find((x) => x.includes(`@${hint.name} ${steps.length}/${steps.length}`));
+      return t && (await page.locator('.monaco-diff-editor').count()) > 0 ? t : false;
+    },
+    { timeout: 30_000 },
+  );
+  log(`step diff open: ${stepTab.trim()}`);
+  // Give the view the height of the side bar: collapse the folder's file list above it.
+  const folderHeader = page.locator('.pane-header[aria-expanded="true"]', { hasText: path.basename(workspace) }).first();
+  if (await folderHeader.isVisible().catch(() => false)) await folderHeader.click();
+  await sleep(1000);
+  await docShot('pass-explorer.png', topOfWindow(560));
+  await page.locator('.tab', { hasText: `@${hint.name} ${steps.length}/${steps.length}` }).first().click({ button: 'middle' });
+  await page.locator('.tab', { hasText: fileName }).first().click();
 
   // --- 4. diff preview (nothing applied) ------------------------------------------------------
   const target = functions(originalText).find((f) => f.name === hint.name);
@@ -517,6 +685,7 @@ async function main() {
   log(`diff editor open: ${diffTab.trim()}`);
   await sleep(1000);
   await shot('03-diff-preview.png');
+  await docShot('diff.png', topOfWindow(480));
   if (fs.readFileSync(irFile, 'utf8') !== originalText) throw new Error('the preview changed the file');
   await page.locator('.tab', { hasText: 'as written ↔ optimized' }).first().click({ button: 'middle' }); // closes the tab
   await page.locator('.tab', { hasText: 'as written ↔ optimized' }).first().waitFor({ state: 'detached' });
@@ -560,6 +729,41 @@ async function main() {
   await runCommand('Notifications: Clear All Notifications').catch(() => {});
   await sleep(500);
   await shot('05-after-save.png');
+
+  // --- 5b. cancel stops a module optimization -------------------------------------------------
+  // A budget large enough that optimizing the module takes a while; the Cancel button of its
+  // progress notification cancels the request, the server stops, and nothing is applied.
+  writeSettings(goodCommand, { 'passpilot.budget': 400 });
+  await sleep(2000);
+  const beforeCancel = fs.readFileSync(irFile, 'utf8');
+  await runCommand('PassPilot: Optimize module');
+  const toast = page.locator('.notification-toast', { hasText: 'optimizing module' }).first();
+  const cancelButton = toast.locator('.monaco-button', { hasText: 'Cancel' }).first();
+  await cancelButton.waitFor({ state: 'visible', timeout: 60_000 });
+  await sleep(1000);
+  await shot('06-module-progress.png');
+  const cancelledAt = Date.now();
+  await cancelButton.click();
+  log('clicked Cancel on "PassPilot: optimizing module"');
+  await waitFor(
+    'the cancellation to be reported',
+    async () => {
+      const notes = await notificationsText();
+      if (/PassPilot: optimized \d+ function/.test(notes)) throw new Fatal(`the module was optimized anyway: ${notes}`);
+      return /cancelled; nothing was changed/.test(notes);
+    },
+    { timeout: 30_000 },
+  );
+  await waitFor(
+    'the server to stop optimizing the module',
+    async () => !/optimizing the module/.test(await passpilotStatus()),
+    { timeout: 15_000 },
+  );
+  log(`cancelled in ${((Date.now() - cancelledAt) / 1000).toFixed(1)}s; status bar: ${(await passpilotStatus()).split(' | ')[0]}`);
+  await sleep(2000);
+  if ((await page.locator('.tab.dirty', { hasText: fileName }).count()) > 0) throw new Error('the cancelled optimization changed the document');
+  if (fs.readFileSync(irFile, 'utf8') !== beforeCancel) throw new Error('the cancelled optimization changed the file');
+  writeSettings(goodCommand);
 
   // --- 6. "PassPilot: Restart server" starts a new server process -----------------------------
   const outputLog = () => {

@@ -32,6 +32,17 @@ import {
   PreviewResult,
   previewPaths,
 } from './results';
+import {
+  clientCommandFor,
+  describeMinimized,
+  FunctionRef,
+  isCancellation,
+  isFunctionRef,
+  MINIMIZE_REQUEST,
+  normalizeTrace,
+  PASS_TRACE_REQUEST,
+} from './passes';
+import { PassExplorer } from './passExplorer';
 
 const OPEN_SETTINGS = 'Open Settings';
 const SHOW_LOG = 'Show Log';
@@ -43,6 +54,7 @@ let statusItem: vscode.StatusBarItem;
 let starting: Promise<void> | undefined;
 let previewSerial = 0;
 const previewContents = new Map<string, string>();
+let explorer: PassExplorer;
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   output = vscode.window.createOutputChannel('PassPilot');
@@ -53,10 +65,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   statusItem.show();
 
   const previewChanged = new vscode.EventEmitter<vscode.Uri>();
+  explorer = new PassExplorer();
   context.subscriptions.push(
     output,
     statusItem,
     previewChanged,
+    explorer,
     vscode.workspace.registerTextDocumentContentProvider(PREVIEW_SCHEME, {
       onDidChange: previewChanged.event,
       provideTextDocumentContent: (uri) => previewContents.get(uri.path) ?? '',
@@ -69,6 +83,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand('passpilot.client.optimizeModule', (arg?: unknown) => optimizeModule(arg)),
     vscode.commands.registerCommand('passpilot.client.insertPassList', (arg?: unknown) => insertPassList(arg)),
     vscode.commands.registerCommand('passpilot.client.showOptimizedDiff', (arg?: unknown) => showOptimizedDiff(arg)),
+    vscode.commands.registerCommand('passpilot.client.explainPasses', (arg?: unknown) => explainPasses(arg)),
+    vscode.commands.registerCommand('passpilot.client.minimizePassList', (arg?: unknown) => minimizePassList(arg)),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (!e.affectsConfiguration(SECTION)) return;
       if (needsRestart((s) => e.affectsConfiguration(s))) {
@@ -232,6 +248,16 @@ async function startClient(): Promise<void> {
       },
     },
     middleware: {
+      // The server's lenses name its own commands (any editor can run them); here they run as the
+      // extension's commands, with progress, a cancel button, the diff editor and the pass explorer.
+      provideCodeLenses: async (document, token, next) => {
+        const lenses = await next(document, token);
+        for (const lens of lenses ?? []) {
+          const mapped = clientCommandFor(lens.command?.command);
+          if (lens.command && mapped) lens.command = { ...lens.command, command: mapped };
+        }
+        return lenses;
+      },
       workspace: {
         // Answer `workspace/configuration` for our section with exactly the contract's object.
         configuration: async (params, token, next) => {
@@ -322,26 +348,54 @@ async function runningClient(): Promise<LanguageClient | undefined> {
   return client && client.state === State.Running ? client : undefined;
 }
 
-async function executeServerCommand<T>(title: string, command: string, args: object): Promise<T | undefined> {
+/** Send a request with a progress notification whose Cancel button cancels it (`$/cancelRequest`);
+ * the server stops the job and changes nothing. Undefined when it failed or was cancelled (the user is told). */
+async function requestWithProgress<T>(title: string, what: string, send: (c: LanguageClient, token: vscode.CancellationToken) => Promise<T>): Promise<T | undefined> {
   const c = await runningClient();
   if (!c) return undefined;
+  let cancelled = false;
   try {
     return await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Window, title },
-      () => c.sendRequest(ExecuteCommandRequest.type, { command, arguments: [args] }) as Promise<T>,
+      { location: vscode.ProgressLocation.Notification, title, cancellable: true },
+      async (_progress, token) => {
+        token.onCancellationRequested(() => {
+          cancelled = true;
+        });
+        const result = await send(c, token);
+        if (token.isCancellationRequested) throw new vscode.CancellationError();
+        return result;
+      },
     );
   } catch (e) {
-    const message = `PassPilot: ${command} failed: ${errorText(e)}`;
+    if (isCancellation(e, cancelled)) {
+      output.appendLine(`[client] ${what} cancelled`);
+      void vscode.window.showInformationMessage(`PassPilot: ${what} cancelled; nothing was changed.`);
+      return undefined;
+    }
+    const message = `PassPilot: ${what} failed: ${errorText(e)}`;
     output.appendLine(`[client] ${message}`);
     void vscode.window.showErrorMessage(message, SHOW_LOG).then((c) => c === SHOW_LOG && output.show(true));
     return undefined;
   }
 }
 
+async function executeServerCommand<T>(title: string, command: string, args: object): Promise<T | undefined> {
+  return requestWithProgress(title, command, (c, token) =>
+    c.sendRequest(ExecuteCommandRequest.type, { command, arguments: [args] }, token) as Promise<T>,
+  );
+}
+
 function functionArgs(c: LanguageClient | undefined, editor: vscode.TextEditor): object {
   const uri = c ? c.code2ProtocolConverter.asUri(editor.document.uri) : editor.document.uri.toString();
   const pos = editor.selection.active;
   return { uri, position: { line: pos.line, character: pos.character } };
+}
+
+/** What a function command acts on: the function a code lens names, else the function at the cursor. */
+function functionTarget(arg: unknown): object | undefined {
+  if (isFunctionRef(arg)) return { uri: arg.uri, function: arg.function } satisfies FunctionRef;
+  const editor = targetEditor(arg);
+  return editor ? functionArgs(client, editor) : undefined;
 }
 
 function report(r: { ok: boolean; text: string }): void {
@@ -351,13 +405,9 @@ function report(r: { ok: boolean; text: string }): void {
 }
 
 async function optimizeFunctionAtCursor(arg: unknown): Promise<void> {
-  const editor = targetEditor(arg);
-  if (!editor) return;
-  const result = await executeServerCommand<unknown>(
-    'PassPilot: optimizing function',
-    'passpilot.optimizeFunction',
-    functionArgs(client, editor),
-  );
+  const target = functionTarget(arg);
+  if (!target) return;
+  const result = await executeServerCommand<unknown>('PassPilot: optimizing function', 'passpilot.optimizeFunction', target);
   if (result !== undefined) report(describeOptimize(result as never));
 }
 
@@ -381,12 +431,12 @@ async function insertPassList(arg: unknown): Promise<void> {
 }
 
 async function showOptimizedDiff(arg: unknown): Promise<void> {
-  const editor = targetEditor(arg);
-  if (!editor) return;
+  const target = functionTarget(arg);
+  if (!target) return;
   const result = await executeServerCommand<Partial<PreviewResult>>(
     'PassPilot: optimizing (preview)',
     'passpilot.previewFunction',
-    functionArgs(client, editor),
+    target,
   );
   if (!result) return;
   if (typeof result.original_text !== 'string' || typeof result.optimized_text !== 'string') {
@@ -399,4 +449,44 @@ async function showOptimizedDiff(arg: unknown): Promise<void> {
   const left = vscode.Uri.from({ scheme: PREVIEW_SCHEME, path: paths.left });
   const right = vscode.Uri.from({ scheme: PREVIEW_SCHEME, path: paths.right });
   await vscode.commands.executeCommand('vscode.diff', left, right, diffTitle(result), { preview: true });
+}
+
+async function explainPasses(arg: unknown): Promise<void> {
+  const target = functionTarget(arg);
+  if (target) await showPassTrace(target);
+}
+
+/** Ask for the trace of a function (`passes` given, or its best list), show its steps and the last one's diff. */
+async function showPassTrace(target: object): Promise<void> {
+  const raw = await requestWithProgress('PassPilot: tracing the passes', 'the pass trace', (c, token) =>
+    c.sendRequest(PASS_TRACE_REQUEST, target, token),
+  );
+  if (raw === undefined) return;
+  const trace = normalizeTrace(raw);
+  if (!trace) {
+    void vscode.window.showWarningMessage('PassPilot: the server returned no pass trace for this function.');
+    return;
+  }
+  output.appendLine(
+    `[client] pass trace of @${trace.function}: ${trace.original} -> ${trace.final} instructions in ${trace.steps.length} steps (${trace.passes})`,
+  );
+  await explorer.show(trace);
+  if (trace.steps.length) await explorer.showStep(trace.steps.length - 1);
+}
+
+async function minimizePassList(arg: unknown): Promise<void> {
+  const target = functionTarget(arg);
+  if (!target) return;
+  const raw = await requestWithProgress('PassPilot: minimizing the pass list', 'the minimization', (c, token) =>
+    c.sendRequest(MINIMIZE_REQUEST, target, token),
+  );
+  if (raw === undefined) return;
+  const r = describeMinimized(raw);
+  if (!r.ok || !r.passes) {
+    void vscode.window.showWarningMessage(r.text);
+    return;
+  }
+  const choice = await vscode.window.showInformationMessage(r.text, 'Copy', 'Explain');
+  if (choice === 'Copy') await vscode.env.clipboard.writeText(r.passes);
+  else if (choice === 'Explain') await showPassTrace({ ...target, passes: r.passes });
 }

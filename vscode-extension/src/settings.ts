@@ -5,12 +5,17 @@ export type ModelProfile = 'passpilot' | 'llm-compiler-ftd';
 
 export const MODEL_PROFILES: readonly ModelProfile[] = ['passpilot', 'llm-compiler-ftd'];
 
+export type CompilerBackend = 'auto' | 'opt' | 'libllvm';
+
+export const COMPILER_BACKENDS: readonly CompilerBackend[] = ['auto', 'opt', 'libllvm'];
+
 /** The nested object sent as `initializationOptions` and answered to `workspace/configuration`. */
 export interface ServerSettings {
   opt: { path: string };
-  model: { path: string; profile: ModelProfile; samples: number; gpuLayers: number };
+  model: { path: string; profile: ModelProfile; samples: number; gpuLayers: number; threads: number };
   budget: number;
   cache: { dir: string };
+  compiler: { backend: CompilerBackend };
 }
 
 /** Dotted keys (relative to the `passpilot` section) that belong to the server contract, with defaults. */
@@ -20,8 +25,10 @@ export const SERVER_SETTING_DEFAULTS = {
   'model.profile': 'passpilot',
   'model.samples': 4,
   'model.gpuLayers': 0,
+  'model.threads': 0,
   budget: 10,
   'cache.dir': '',
+  'compiler.backend': 'auto',
 } as const;
 
 export type ServerSettingKey = keyof typeof SERVER_SETTING_DEFAULTS;
@@ -59,6 +66,7 @@ function int(v: unknown, dflt: number, min: number): number {
 export function toServerSettings(get: SettingGetter): ServerSettings {
   const d = SERVER_SETTING_DEFAULTS;
   const profile = get('model.profile');
+  const backend = get('compiler.backend');
   return {
     opt: { path: str(get('opt.path'), d['opt.path']) },
     model: {
@@ -66,9 +74,13 @@ export function toServerSettings(get: SettingGetter): ServerSettings {
       profile: MODEL_PROFILES.includes(profile as ModelProfile) ? (profile as ModelProfile) : d['model.profile'],
       samples: int(get('model.samples'), d['model.samples'], 1),
       gpuLayers: int(get('model.gpuLayers'), d['model.gpuLayers'], -1),
+      threads: int(get('model.threads'), d['model.threads'], 0),
     },
     budget: int(get('budget'), d.budget, 0),
     cache: { dir: str(get('cache.dir'), d['cache.dir']) },
+    compiler: {
+      backend: COMPILER_BACKENDS.includes(backend as CompilerBackend) ? (backend as CompilerBackend) : d['compiler.backend'],
+    },
   };
 }
 

@@ -4,6 +4,8 @@
 export interface ServerStatus {
   opt: { path: string; version: string } | null;
   model: { path: string; profile: string } | null;
+  /** The compiler that measures: `opt` processes or `libllvm` in worker processes. */
+  backend: string | null;
   busy: boolean;
   message: string | null;
 }
@@ -20,11 +22,18 @@ function baseName(p: string): string {
   return parts[parts.length - 1] || p;
 }
 
-/** Short model name: the GGUF file name without directory and extension. */
+/** `model <name>`: the GGUF file name without directory and extension, or the bundled default. */
 export function modelLabel(model: ServerStatus['model']): string {
   if (!model) return 'no model';
-  if (!model.path) return model.profile || 'model';
-  return baseName(model.path).replace(/\.gguf$/i, '');
+  if (!model.path) return `model ${model.profile || 'default'} (bundled)`;
+  return `model ${baseName(model.path).replace(/\.gguf$/i, '')}`;
+}
+
+/** How figures are measured: `libLLVM 22.1.8` (in-process library) or `opt 22.1.8` (processes). */
+export function compilerLabel(s: Pick<ServerStatus, 'opt' | 'backend'>): string {
+  const opt = optLabel(s.opt);
+  if (s.opt && s.backend === 'libllvm') return opt.replace(/^opt\b/, 'libLLVM');
+  return opt;
 }
 
 /** `opt 22.1.0` (version) or the executable's name when the version is unknown. */
@@ -43,6 +52,7 @@ export function normalizeStatus(raw: unknown): ServerStatus {
   return {
     opt: o && typeof o === 'object' ? { path: String(o.path ?? ''), version: String(o.version ?? '') } : null,
     model: m && typeof m === 'object' ? { path: String(m.path ?? ''), profile: String(m.profile ?? '') } : null,
+    backend: typeof r.backend === 'string' && r.backend ? r.backend : null,
     busy: r.busy === true,
     message: typeof r.message === 'string' && r.message ? r.message : null,
   };
@@ -50,18 +60,19 @@ export function normalizeStatus(raw: unknown): ServerStatus {
 
 export function formatStatus(s: ServerStatus): StatusView {
   const model = modelLabel(s.model);
-  const opt = optLabel(s.opt);
+  const opt = compilerLabel(s);
   const tooltip = [
     'PassPilot language server',
-    `Model: ${s.model ? `${s.model.path || '(embedded default)'} [${s.model.profile}]` : 'none'}`,
+    `Model: ${s.model ? `${s.model.path || '(bundled default)'} [${s.model.profile}]` : 'none'}`,
     `opt: ${s.opt ? `${s.opt.path}${s.opt.version ? ` (${s.opt.version})` : ''}` : 'not found (set passpilot.opt.path)'}`,
+    ...(s.backend ? [`Measured with: ${s.backend === 'libllvm' ? 'libLLVM in worker processes' : 'opt processes'}`] : []),
     ...(s.message ? [s.message] : []),
     'Click to show the server log.',
   ].join('\n');
   if (s.busy) {
-    // Job titles from the server already start with the product name.
-    const job = (s.message ?? 'working').replace(/^PassPilot:\s*/, '');
-    return { text: `$(sync~spin) PassPilot: ${job}`, tooltip, severity: 'ok' };
+    // The running job's title is already shown by its progress item: the status bar only spins (its
+    // tooltip names the job), so that two items never both say "optimizing @f".
+    return { text: `$(sync~spin) PassPilot: ${model} · ${opt}`, tooltip, severity: 'ok' };
   }
   if (!s.opt) {
     return { text: `$(warning) PassPilot: ${model} · ${opt}`, tooltip, severity: 'warning' };

@@ -4,6 +4,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CLIENT_SETTING_DEFAULTS, MODEL_PROFILES, SERVER_SETTING_DEFAULTS } from '../src/settings';
+import { LENS_COMMANDS } from '../src/passes';
 
 const root = path.resolve(__dirname, '..', '..');
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
@@ -16,6 +17,7 @@ const SERVER_COMMANDS = [
   'passpilot.insertPassList',
   'passpilot.optimizeModule',
   'passpilot.previewFunction',
+  'passpilot.showPassTrace',
 ];
 
 test('settings in package.json are the contract keys plus the client-only keys, with the same defaults', () => {
@@ -66,6 +68,8 @@ test('client command ids never collide with the server command ids', () => {
     'passpilot.client.insertPassList',
     'passpilot.client.showOptimizedDiff',
     'passpilot.client.restartServer',
+    'passpilot.client.explainPasses',
+    'passpilot.client.minimizePassList',
   ]) {
     assert.ok(ids.includes(needed), needed);
   }
@@ -78,6 +82,14 @@ test('client command ids never collide with the server command ids', () => {
   const titles = pkg.contributes.commands.map((c: { category: string; title: string }) => `${c.category}: ${c.title}`);
   assert.ok(titles.includes('PassPilot: Optimize function at cursor'));
   assert.ok(titles.includes('PassPilot: Show optimized IR diff'));
+});
+
+test('the pass explorer view and the lens commands it maps exist', () => {
+  const views = pkg.contributes.views.explorer.map((v: { id: string; name: string }) => `${v.id}=${v.name}`);
+  assert.ok(views.includes('passpilot.passes=PassPilot: Passes'));
+  const ids: string[] = pkg.contributes.commands.map((c: { command: string }) => c.command);
+  for (const client of Object.values(LENS_COMMANDS)) assert.ok(ids.includes(client), client);
+  for (const server of Object.keys(LENS_COMMANDS)) assert.ok(SERVER_COMMANDS.includes(server), server);
 });
 
 test('language configuration: comments, brackets and folding on define ... { / }', () => {

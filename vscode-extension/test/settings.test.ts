@@ -7,9 +7,10 @@ const fromObject = (o: Record<string, unknown>) => (key: string) => o[key];
 test('defaults give the nested object of docs/design.md', () => {
   assert.deepEqual(toServerSettings(fromObject({})), {
     opt: { path: '' },
-    model: { path: '', profile: 'passpilot', samples: 4, gpuLayers: 0 },
+    model: { path: '', profile: 'passpilot', samples: 4, gpuLayers: 0, threads: 0 },
     budget: 10,
     cache: { dir: '' },
+    compiler: { backend: 'auto' },
   });
 });
 
@@ -21,17 +22,20 @@ test('dotted VS Code keys map to nested server keys', () => {
       'model.profile': 'llm-compiler-ftd',
       'model.samples': 8,
       'model.gpuLayers': -1,
+      'model.threads': 2,
       budget: 0,
       'cache.dir': '/tmp/pp-cache',
+      'compiler.backend': 'opt',
       'server.command': ['x'],
       'server.pythonPath': '/py',
     }),
   );
   assert.deepEqual(s, {
     opt: { path: '/usr/bin/opt-22' },
-    model: { path: 'none', profile: 'llm-compiler-ftd', samples: 8, gpuLayers: -1 },
+    model: { path: 'none', profile: 'llm-compiler-ftd', samples: 8, gpuLayers: -1, threads: 2 },
     budget: 0,
     cache: { dir: '/tmp/pp-cache' },
+    compiler: { backend: 'opt' },
   });
   assert.ok(!('server' in s), 'client-only settings are not sent to the server');
 });
@@ -43,16 +47,20 @@ test('invalid values fall back to defaults', () => {
       'model.profile': 'gpt',
       'model.samples': 0,
       'model.gpuLayers': -2,
+      'model.threads': -1,
       budget: -1,
       'cache.dir': null,
+      'compiler.backend': 'fast',
     }),
   );
   assert.equal(s.opt.path, '');
   assert.equal(s.model.profile, 'passpilot');
   assert.equal(s.model.samples, SERVER_SETTING_DEFAULTS['model.samples']);
   assert.equal(s.model.gpuLayers, 0);
+  assert.equal(s.model.threads, 0);
   assert.equal(s.budget, 10);
   assert.equal(s.cache.dir, '');
+  assert.equal(s.compiler.backend, 'auto');
 });
 
 test('numbers are truncated to integers and numeric strings accepted', () => {

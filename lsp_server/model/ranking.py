@@ -1,0 +1,176 @@
+"""Ranking models: one forward pass orders a fixed set of pass lists, one control token per list.
+
+A ranking GGUF is a `passpilot` Llama whose vocabulary ends with the control tokens `<|list0|>`,
+`<|list1|>`, ... and whose metadata `passpilot.ranking.lists` (a JSON array) holds the pass list of each.
+The prompt is the `passpilot` prompt with a line of feature counts (`features.feature_line`) before the
+normalized IR:
+
+    <s> ; n=.. blocks=.. loops=.. ... \\n normalized IR <|passes|>  ->  <|listJ|> {before} {after} </s>
+
+The logits at `<|passes|>`, read over the list tokens only, rank every list at once; with
+`passpilot.ranking.top` = m, the m best-scored lists lead and the rest follow in the stored (greedy
+coreset) order. The top list's token is then fed back and the model writes its predicted instruction
+counts (for hover). The lists are
+untrusted like any model output: the engine checks each against the vocabulary and measures it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+
+from . import formats
+from .features import feature_line
+from .gguf_info import read_gguf_info
+from .passes import filter_passes
+from .profiles import PassPilotProfile, Vocabulary
+from .runtime import LlamaProposer, _LlamaVocabulary
+from .types import ModelError, Proposal, Proposals
+
+log = logging.getLogger(__name__)
+
+RANKING_LISTS_KEY = "passpilot.ranking.lists"
+RANKING_TOP_KEY = "passpilot.ranking.top"  # how many lists go by score; the rest keep the file's (greedy coreset) order
+COUNTS_TOKENS = 12  # "before after" and EOS fit in far fewer
+_COUNTS = re.compile(r"\s*(\d{1,9})\s+(\d{1,9})")
+
+
+def list_token(index: int) -> str:
+    return f"<|list{index}|>"
+
+
+def ranking_lists(path: str | Path) -> list[str] | None:
+    """The pass lists of a ranking GGUF, or None for any other file (errors are left to the loader)."""
+    try:
+        value = read_gguf_info(path).metadata.get(RANKING_LISTS_KEY)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(value, str):
+        return None
+    try:
+        lists = json.loads(value)
+    except json.JSONDecodeError:
+        return None
+    return [str(item) for item in lists] if isinstance(lists, list) and lists else None
+
+
+def ranking_top(path: str | Path) -> int:
+    """How many of the best-scored lists lead; 0 (the default): all of them."""
+    try:
+        value = read_gguf_info(path).metadata.get(RANKING_TOP_KEY)
+        return max(0, int(value)) if value is not None else 0
+    except (OSError, ValueError, TypeError):
+        return 0
+
+
+def blended_order(scores: list[float], top: int) -> list[int]:
+    """The `top` best-scored lists, then the others in their own order (0: all by score).
+
+    The lists are stored in the greedy coreset's order, where each adds the most beyond those before it;
+    a ranking by each list's own value puts alike lists side by side, so after the model's first picks the
+    greedy order covers more ground."""
+    by_score = sorted(range(len(scores)), key=lambda i: -scores[i])
+    if not top or top >= len(scores):
+        return by_score
+    lead = by_score[:top]
+    return lead + [i for i in range(len(scores)) if i not in lead]
+
+
+def ranking_prompt_text(function_ir: str) -> str:
+    normalized = formats.prompt_text(function_ir)
+    return feature_line(normalized) + normalized
+
+
+def format_counts(before: int, after: int) -> str:
+    return f"{int(before)} {int(after)}"
+
+
+class RankingProfile(PassPilotProfile):
+    """The `passpilot` profile with the feature line; its answer is a list token and two counts."""
+
+    name = "passpilot-rank"
+    max_answer_tokens = COUNTS_TOKENS + 1
+
+    def prompt_tokens(self, function_ir: str, vocab: Vocabulary) -> list[int]:
+        return self.prompt_tokens_from_text(ranking_prompt_text(function_ir), vocab)
+
+
+class RankingProposer(LlamaProposer):
+    """A `PassProposer` that ranks the model's fixed lists; `rank` gives all of them, best first."""
+
+    def __init__(self, path: Path, profile, *, lists: list[str], **options) -> None:
+        super().__init__(path, RankingProfile(), **options)
+        self.lists = lists
+        self.top = ranking_top(path)
+        self.identity = f"{self.identity}, ranks {len(lists)} lists" + (f" (its best {self.top}, then the coreset order)" if self.top else "")
+        self._list_tokens: list[int] = []
+
+    def _load(self) -> _LlamaVocabulary:
+        vocabulary = super()._load()
+        tokens = [vocabulary.special_token(list_token(i)) for i in range(len(self.lists))]
+        missing = [list_token(i) for i, token in enumerate(tokens) if token is None]
+        if missing:  # called under the lock: release the model here, not through close()
+            self._llm.close()
+            self._llm = None
+            self._vocabulary = None
+            raise ModelError(f"{self.path} names {len(self.lists)} ranked lists but lacks the tokens {', '.join(missing[:3])}")
+        self._list_tokens = [int(t) for t in tokens]
+        return vocabulary
+
+    def scores(self, function_ir: str) -> tuple[list[float] | None, str | None]:
+        """The model's score of each list (higher: try first), or (None, why not)."""
+        with self._lock:
+            vocab = self._ensure_loaded()
+            prompt, why = self._prompt(function_ir, vocab)
+            if prompt is None:
+                return None, why
+            return self._scores(prompt), why
+
+    def _scores(self, prompt: list[int]) -> list[float]:
+        llm = self._llm
+        llm.reset()
+        llm.eval(prompt)
+        logits = self._lib.llama_get_logits_ith(llm._ctx.ctx, -1)
+        return [float(logits[token]) for token in self._list_tokens]
+
+    def rank(self, function_ir: str) -> Proposals:
+        """Every list, best first; the first carries the model's predicted counts. Never raises for a bad
+        input or a failed decode (the `note` says why the result is empty)."""
+        with self._lock:
+            vocab = self._ensure_loaded()
+            prompt, why = self._prompt(function_ir, vocab)
+            if prompt is None:
+                return Proposals([], note=why)
+            try:
+                scores = self._scores(prompt)
+                order = blended_order(scores, self.top)
+                answer = self._counts(vocab, prompt, self._list_tokens[order[0]])
+            except Exception as error:  # a llama.cpp failure must not take the server down
+                log.warning("ranking failed for %s: %s", self.identity, error)
+                return Proposals([], note=f"ranking failed: {error}")
+        match = _COUNTS.match(answer)
+        before, after = (int(match.group(1)), int(match.group(2))) if match else (None, None)
+        proposals = []
+        for rank, index in enumerate(order):
+            filtered = filter_passes(self.lists[index], self.known_passes)
+            if not filtered.passes:
+                continue
+            raw = f"{list_token(index)} {answer}" if rank == 0 else list_token(index)
+            proposals.append(Proposal(filtered.passes, before, after if rank == 0 else None, raw, filtered.note))
+        return Proposals(proposals, note=why)
+
+    def propose(self, function_ir: str, samples: int, seed: int = 0) -> list[Proposal]:
+        """The `samples` best lists (a ranking model has no sampling)."""
+        ranked = self.rank(function_ir)
+        return Proposals(ranked[: max(1, int(samples))], note=ranked.note)
+
+    def _counts(self, vocab: _LlamaVocabulary, prompt: list[int], token: int) -> str:
+        """Greedy count text after the chosen list token (reuses the evaluated prompt)."""
+        answer = bytearray()
+        for count, generated in enumerate(self._llm.generate([*prompt, token], temp=0.0, top_k=1, top_p=1.0, min_p=0.0, repeat_penalty=1.0, reset=True)):
+            if vocab.is_end(generated) or count >= COUNTS_TOKENS:
+                break
+            answer += vocab.piece(generated)
+        return answer.decode("utf-8", errors="replace")

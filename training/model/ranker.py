@@ -1,0 +1,570 @@
+"""The ranking model: one forward pass orders the coreset's lists for a function (lsp_server/model/ranking.py).
+
+    python -m training.model.ranker dataset --labels data/labels --curve docs/bench/coreset-curve.json
+    python -m training.model.ranker train --max-minutes 45
+    python -m training.model.ranker export --out data/model/rank/passpilot.gguf
+
+* **Lists**: the greedy coreset of `training.coreset` at its largest size (`lists` of the curve JSON, up
+  to `--max-k`); the fixed `coreset` source uses the first K of the same order.
+* **Prompt**: `<s> feature line + normalized IR <|passes|>` (`RankingProfile`, the runtime's own code),
+  tokenized by llama.cpp with the base model's vocabulary, cut to its head like the runtime does.
+* **Targets** (from the dense labels, no compiler call): per function the gain of each list under -Oz,
+  `g_j = (oz - min(count_j, oz)) / oz`; the ranking target is `softmax((g_j - max g) / tau)` with
+  `tau = 0.25 max g`, so lists within about a quarter of the best gain share the mass; functions no list
+  improves weigh `--flat-weight`, the others the square root of the instructions their best list saves
+  (normalized to a mean of 1). Then `<|listJ|> original best </s>` for the top list J teaches the
+  counts that hover shows (weight `--count-weight`).
+* **Model**: the base GGUF's Llama (default `models/passpilot.gguf`, dequantized: its tokenizer and IR
+  knowledge), its vocabulary extended by one control token per list; trained with AdamW.
+* **Validation**: the functions `training.coreset.held_out` sets aside (never used to choose the lists or
+  to train). Every `--eval-every` steps: gain under -Oz at budgets 1, 3, 10, 30 when compiling the model's
+  top lists, read from the labels, against the fixed coreset order; the best checkpoint is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from lsp_server.model import formats
+from lsp_server.model.ranking import RANKING_LISTS_KEY, RANKING_TOP_KEY, RankingProfile, format_counts, list_token, ranking_prompt_text
+from training.coreset import held_out
+from training.labels import FAILED, LabelStore
+
+from .common import ROOT, WORK, log, resolve, write_json
+from .gguf_llama import CONTROL, LlamaHParams, Vocab, tensor_names
+
+RANK = WORK / "rank"
+BUDGETS = (1, 3, 10, 30)
+
+
+# ------------------------------------------------------------------------------------------ base model
+
+
+def read_base(path: Path) -> tuple[LlamaHParams, Vocab, dict[str, np.ndarray]]:
+    """Hyper-parameters, vocabulary and float32 weights of a llama GGUF (quantized tensors are dequantized)."""
+    import gguf
+    from gguf.quants import dequantize
+
+    reader = gguf.GGUFReader(str(path))
+
+    def scalar(key: str):
+        field = reader.fields[key]
+        return field.parts[field.data[0]][0]
+
+    def array(key: str) -> list:
+        field = reader.fields[key]
+        return [field.parts[i] for i in field.data]
+
+    tokens = [bytes(part).decode("utf-8") for part in array("tokenizer.ggml.tokens")]
+    vocab = Vocab(
+        tokens=tokens,
+        scores=[float(p[0]) for p in array("tokenizer.ggml.scores")],
+        types=[int(p[0]) for p in array("tokenizer.ggml.token_type")],
+        bos=int(scalar("tokenizer.ggml.bos_token_id")),
+        eos=int(scalar("tokenizer.ggml.eos_token_id")),
+        unk=int(scalar("tokenizer.ggml.unknown_token_id")),
+        pad=int(scalar("tokenizer.ggml.padding_token_id")) if "tokenizer.ggml.padding_token_id" in reader.fields else None,
+    )
+    tensors = {t.name: np.asarray(dequantize(t.data, t.tensor_type), dtype=np.float32) for t in reader.tensors}
+    hp = LlamaHParams(
+        vocab_size=len(tokens),
+        dim=int(scalar("llama.embedding_length")),
+        layers=int(scalar("llama.block_count")),
+        heads=int(scalar("llama.attention.head_count")),
+        kv_heads=int(scalar("llama.attention.head_count_kv")),
+        ffn=int(scalar("llama.feed_forward_length")),
+        ctx=int(scalar("llama.context_length")),
+        rope_base=float(scalar("llama.rope.freq_base")),
+        norm_eps=float(scalar("llama.attention.layer_norm_rms_epsilon")),
+        tied="output.weight" not in tensors,
+    )
+    ranked = sum(1 for token in tokens if token.startswith("<|list") and token.endswith("|>"))
+    if ranked:  # a ranking model as the base: its list tokens (the last rows) are dropped, new ones come later
+        vocab = Vocab(tokens[:-ranked], vocab.scores[:-ranked], vocab.types[:-ranked], vocab.bos, vocab.eos, vocab.unk, vocab.pad)
+        hp = LlamaHParams(**{**hp.to_dict(), "vocab_size": len(vocab.tokens)})
+    for name, shape in tensor_names(hp).items():
+        if name in ("token_embd.weight", "output.weight"):
+            tensors[name] = tensors[name].reshape(-1, shape[1])[: shape[0]]
+        tensors[name] = tensors[name].reshape(shape)
+    return hp, vocab, tensors
+
+
+def extended_vocab(base: Vocab, count: int) -> Vocab:
+    """The base vocabulary plus `<|list0|>` ... as control tokens (never produced from text)."""
+    names = [list_token(i) for i in range(count)]
+    clash = set(names) & set(base.tokens)
+    if clash:
+        raise SystemExit(f"the base vocabulary already has {sorted(clash)[:3]}")
+    return Vocab(base.tokens + names, base.scores + [0.0] * count, base.types + [CONTROL] * count, base.bos, base.eos, base.unk, base.pad)
+
+
+def load_weights(model, tensors: dict[str, np.ndarray], extra_rows: int) -> None:
+    """Copy GGUF-named float32 weights into `training.model.model.Llama`; list-token rows start near the mean."""
+    import torch
+
+    names = {gguf_name: tensor for gguf_name, tensor in zip(model.gguf_tensors(), _parameters_in_gguf_order(model))}
+    with torch.no_grad():
+        for name, parameter in names.items():
+            source = torch.from_numpy(tensors[name])
+            if name in ("token_embd.weight", "output.weight") and extra_rows:
+                rows = source.mean(0, keepdim=True) + 0.02 * torch.randn(extra_rows, source.shape[1], generator=torch.Generator().manual_seed(0))
+                source = torch.cat([source, rows], 0)
+            parameter.copy_(source)
+
+
+def _parameters_in_gguf_order(model) -> list:
+    out = [model.embed.weight, model.norm.weight]
+    if model.output is not None:
+        out.append(model.output.weight)
+    for block in model.blocks:
+        out += [block.attn_norm.weight, block.attn.q.weight, block.attn.k.weight, block.attn.v.weight, block.attn.o.weight,
+                block.ffn_norm.weight, block.mlp.gate.weight, block.mlp.up.weight, block.mlp.down.weight]
+    return out
+
+
+# --------------------------------------------------------------------------------------------- dataset
+
+
+def rank_targets(gains: np.ndarray) -> np.ndarray:
+    """Soft targets over lists from their gains: lists near the best share the mass."""
+    top = gains.max(axis=1, keepdims=True)
+    tau = 0.25 * top + 1e-3
+    weights = np.exp((gains - top) / tau)
+    return (weights / weights.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def list_gains(counts: np.ndarray, oz: np.ndarray) -> np.ndarray:
+    """(oz - min(count, oz)) / oz per list; a failed list gains nothing."""
+    capped = np.where(counts == FAILED, oz[:, None], np.minimum(counts, oz[:, None]))
+    return ((oz[:, None] - capped) / np.maximum(oz[:, None], 1)).astype(np.float32)
+
+
+def cmd_dataset(args) -> int:
+    from lsp_server.model import load_proposer
+
+    curve = json.loads(resolve(args.curve).read_text())
+    lists = curve["lists"][: args.max_k]
+    stores = [LabelStore(resolve(Path(folder))).load() for folder in args.labels.split(",")]
+    corpus = resolve(args.corpus)
+    by_hash = {}
+    manifest = corpus / "manifest.jsonl"
+    if manifest.exists():
+        for line in manifest.read_text().splitlines():
+            if line.strip():
+                entry = json.loads(line)
+                by_hash[entry["hash"]] = entry["path"]
+    base = load_proposer(resolve(args.base))
+    vocab = base.vocabulary
+    profile = RankingProfile()
+    budget = args.ctx - profile.max_answer_tokens  # the runtime's room for a prompt (LlamaProposer._prompt)
+    base_size = read_base(resolve(args.base))[0].vocab_size
+    tokens, start, length, prompt_len = [], [], [], []
+    counts, oz_list, original, hashes, pkgs = [], [], [], [], []
+    seen: set[str] = set()
+    cut = offset = 0
+    for labels in stores:  # the first folder wins for a function labelled twice
+        columns = [labels.pool.index(p) for p in lists]
+        for row in np.flatnonzero(labels.usable()):
+            if labels.hashes[row] in seen:
+                continue
+            path = corpus / labels.paths[row]
+            if not path.exists() and labels.hashes[row] in by_hash:
+                path = corpus / by_hash[labels.hashes[row]]
+            try:
+                prompt = profile.prompt_tokens_from_text(ranking_prompt_text(path.read_text(errors="replace")), vocab)
+            except Exception:  # unreadable or gone from the corpus
+                continue
+            seen.add(labels.hashes[row])
+            if len(prompt) > budget:
+                prompt = prompt[: budget - 1] + prompt[-1:]
+                cut += 1
+            oz = int(labels.oz[row])
+            row_counts = labels.counts[row, columns]
+            gains = list_gains(row_counts[None, :], np.asarray([oz]))[0]
+            top = int(gains.argmax())
+            after = min(oz, int(row_counts[top])) if row_counts[top] != FAILED else oz
+            answer = [base_size + top, *vocab.tokenize(format_counts(int(labels.original[row]), after), add_bos=False), vocab.eos]
+            sequence = np.asarray(prompt + answer, dtype=np.int32)
+            tokens.append(sequence)
+            start.append(offset)
+            length.append(len(sequence))
+            prompt_len.append(len(prompt))
+            offset += len(sequence)
+            counts.append(row_counts)
+            oz_list.append(oz)
+            original.append(int(labels.original[row]))
+            hashes.append(labels.hashes[row])
+            pkgs.append(labels.pkgs[row])
+            if len(hashes) % 1000 == 0:
+                log(f"dataset: {len(hashes)} functions")
+    out = resolve(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    validation = held_out(hashes)
+    np.savez(
+        out / "dataset.npz",
+        tokens=np.concatenate(tokens), start=np.asarray(start, dtype=np.int64), length=np.asarray(length, dtype=np.int32),
+        prompt_len=np.asarray(prompt_len, dtype=np.int32), counts=np.asarray(counts, dtype=np.int32),
+        oz=np.asarray(oz_list, dtype=np.int64), original=np.asarray(original, dtype=np.int32),
+        val=validation, pkg=np.asarray(pkgs, dtype=str),
+    )
+    summary = {
+        "functions": len(hashes), "val": int(validation.sum()), "cut_to_head": cut,
+        "lists": lists, "ctx": args.ctx, "base": str(resolve(args.base)), "base_vocab": base_size,
+        "tokens_total": int(offset), "labels": args.labels, "pools": [len(s.pool) for s in stores],
+    }
+    write_json(out / "summary.json", summary)
+    base.close()
+    log(f"dataset: {len(hashes)} functions ({summary['val']} validation), {cut} cut to their head, {len(lists)} lists -> {out}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- train
+
+
+class RankData:
+    def __init__(self, directory: Path) -> None:
+        arrays = np.load(directory / "dataset.npz")
+        self.tokens = arrays["tokens"]
+        self.start, self.length, self.prompt_len = arrays["start"], arrays["length"], arrays["prompt_len"]
+        self.counts, self.oz, self.val = arrays["counts"], arrays["oz"], arrays["val"]
+        self.pkg = arrays["pkg"]
+        self.summary = json.loads((directory / "summary.json").read_text())
+        self.gains = list_gains(self.counts, self.oz)
+        self.targets = rank_targets(self.gains)
+        self.improvable = self.gains.max(axis=1) > 0
+        self.train_ids = np.flatnonzero(~self.val)
+        self.val_ids = np.flatnonzero(self.val)
+
+    def sequence(self, index: int) -> np.ndarray:
+        return self.tokens[self.start[index] : self.start[index] + self.length[index]]
+
+
+def batches(data: RankData, ids: np.ndarray, batch_tokens: int, rng: np.random.Generator, pool: int = 256):
+    """Endless length-bucketed batches of at most `batch_tokens` padded tokens."""
+    while True:
+        order = rng.permutation(ids)
+        groups = []
+        for p in range(0, len(order), pool):
+            chunk = sorted(order[p : p + pool], key=lambda i: data.length[i])
+            batch: list[int] = []
+            for index in chunk:
+                longest = max([int(data.length[i]) for i in batch] + [int(data.length[index])])
+                if batch and longest * (len(batch) + 1) > batch_tokens:
+                    groups.append(batch)
+                    batch = []
+                batch.append(int(index))
+            if batch:
+                groups.append(batch)
+        for position in rng.permutation(len(groups)):
+            yield groups[position]
+
+
+def collate(data: RankData, batch: list[int], pad: int):
+    """inputs, count targets/weights (answer after the list token) and the position of `<|passes|>` per row."""
+    import torch
+
+    width = max(int(data.length[i]) for i in batch) - 1
+    inputs = np.full((len(batch), width), pad, dtype=np.int64)
+    targets = np.zeros((len(batch), width), dtype=np.int64)
+    count_mask = np.zeros((len(batch), width), dtype=bool)
+    sep = np.zeros(len(batch), dtype=np.int64)
+    for row, index in enumerate(batch):
+        seq = data.sequence(index).astype(np.int64)
+        n = len(seq) - 1
+        inputs[row, :n] = seq[:-1]
+        targets[row, :n] = seq[1:]
+        sep[row] = int(data.prompt_len[index]) - 1
+        count_mask[row, sep[row] + 1 : n] = True  # after the list token: the counts and EOS
+    return torch.from_numpy(inputs), torch.from_numpy(targets), torch.from_numpy(count_mask), torch.from_numpy(sep)
+
+
+def budget_gains(scores: np.ndarray, counts: np.ndarray, oz: np.ndarray, budgets=BUDGETS) -> dict[int, float]:
+    """Gain under -Oz (% of total instructions) compiling each function's `b` best-scored lists, -Oz always measured."""
+    costs = np.where(counts == FAILED, np.iinfo(np.int32).max, counts).astype(np.int64)
+    order = np.argsort(-scores, axis=1, kind="stable")
+    total = max(int(oz.sum()), 1)
+    result = {}
+    for b in budgets:
+        chosen = np.take_along_axis(costs, order[:, :b], axis=1).min(axis=1)
+        result[b] = round(100.0 * (total - int(np.minimum(chosen, oz).sum())) / total, 3)
+    return result
+
+
+def hidden_states(model, ids):
+    """The final normalized hidden states of `training.model.model.Llama` (its forward without the projection)."""
+    t = ids.shape[1]
+    cos, sin = model.rope_cos[:t], model.rope_sin[:t]
+    x = model.embed(ids)
+    for block in model.blocks:
+        x = block(x, cos, sin, None)
+    return model.norm(x)
+
+
+def blended_scores(scores: np.ndarray, top: int) -> np.ndarray:
+    """Scores whose descending order is `ranking.blended_order(scores, top)` (lists stored in greedy order)."""
+    from lsp_server.model.ranking import blended_order
+
+    out = np.zeros_like(scores)
+    for row in range(len(scores)):
+        for rank, index in enumerate(blended_order(scores[row].tolist(), top)):
+            out[row, index] = -rank
+    return out
+
+
+def list_scores(model, data: RankData, ids: np.ndarray, list_ids, pad: int, device) -> np.ndarray:
+    """The model's logits over the list tokens at `<|passes|>`, for each of `ids` (prompt only)."""
+    import torch
+
+    model.eval()
+    out = np.zeros((len(ids), len(list_ids)), dtype=np.float32)
+    order = np.argsort([data.prompt_len[i] for i in ids])
+    with torch.no_grad():
+        for p in range(0, len(order), 16):
+            chunk = order[p : p + 16]
+            width = max(int(data.prompt_len[ids[c]]) for c in chunk)
+            inputs = np.full((len(chunk), width), pad, dtype=np.int64)
+            for row, c in enumerate(chunk):
+                n = int(data.prompt_len[ids[c]])
+                inputs[row, :n] = data.sequence(ids[c])[:n]
+            hidden = hidden_states(model, torch.from_numpy(inputs).to(device))
+            weight = model.embed.weight if model.output is None else model.output.weight
+            for row, c in enumerate(chunk):
+                n = int(data.prompt_len[ids[c]])
+                out[c] = (hidden[row, n - 1] @ weight[list_ids].t()).float().cpu().numpy()
+    model.train()
+    return out
+
+
+def cmd_train(args) -> int:
+    import torch
+    import torch.nn.functional as F
+
+    from .model import Llama
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    data = RankData(resolve(args.data))
+    k = len(data.summary["lists"])
+    base_hp, base_vocab, tensors = read_base(Path(data.summary["base"]))
+    vocab = extended_vocab(base_vocab, k)
+    layers = args.layers or base_hp.layers  # the first `--layers` blocks of the base: fewer is faster to train and to run
+    hp = LlamaHParams(**{**base_hp.to_dict(), "vocab_size": len(vocab), "ctx": data.summary["ctx"], "layers": layers})
+    device = torch.device(args.device)
+    model = Llama(hp)
+    load_weights(model, tensors, k)
+    model.to(device)
+    list_ids = torch.arange(base_hp.vocab_size, base_hp.vocab_size + k, device=device)
+    pad = vocab.pad if vocab.pad is not None else 0
+    out = resolve(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    other = [p for p in model.parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay}, {"params": other, "weight_decay": 0.0}],
+                                  lr=args.lr, betas=(0.9, 0.95))
+    fixed = budget_gains(np.tile(-np.arange(k, dtype=np.float32), (len(data.val_ids), 1)), data.counts[data.val_ids], data.oz[data.val_ids])
+    oracle = budget_gains(data.gains[data.val_ids], data.counts[data.val_ids], data.oz[data.val_ids])
+    log(f"model {model.parameter_count() / 1e6:.2f}M parameters, {k} list tokens; {len(data.train_ids)} train / {len(data.val_ids)} val functions")
+    log(f"validation, fixed coreset order: {fixed}; oracle order: {oracle}")
+    targets = torch.from_numpy(data.targets)
+    # The benchmark counts instructions: a function weighs by the square root of what its best list saves.
+    saved = np.sqrt(data.gains.max(axis=1) * data.oz)
+    saved = saved / max(float(saved[data.improvable].mean()), 1e-6) if data.improvable.any() else saved
+    weights = torch.from_numpy(np.where(data.improvable, saved, args.flat_weight).astype(np.float32))
+    rng = np.random.default_rng(args.seed)
+    # Functions no list improves teach little about ranking: a share of them is kept (for the counts).
+    flat = data.train_ids[~data.improvable[data.train_ids]]
+    kept = np.concatenate([data.train_ids[data.improvable[data.train_ids]], rng.permutation(flat)[: int(len(flat) * args.flat_keep)]])
+    log(f"training on {len(kept)} functions: every improvable one, {args.flat_keep:.0%} of the {len(flat)} that no list improves")
+    stream = batches(data, np.sort(kept), args.batch_tokens, rng)
+    config = {"hparams": hp.to_dict(), "lists": data.summary["lists"], "base": data.summary["base"], "data": str(resolve(args.data)),
+              "base_vocab": base_hp.vocab_size}
+    history, best = [], None
+    began = time.time()
+    step = 0
+
+    # Evaluations during training use a fixed share of the validation functions; the best checkpoint is then
+    # measured on all of them.
+    probe = np.sort(np.random.default_rng(1).permutation(data.val_ids)[: args.eval_functions or len(data.val_ids)])
+    probe_fixed = budget_gains(np.tile(-np.arange(k, dtype=np.float32), (len(probe), 1)), data.counts[probe], data.oz[probe])
+    log(f"evaluations on {len(probe)} validation functions (fixed coreset order there: {probe_fixed})")
+
+    def evaluate(ids=probe) -> dict:
+        scores = list_scores(model, data, ids, list_ids, pad, device)
+        gains = budget_gains(scores, data.counts[ids], data.oz[ids])
+        return {"step": step, "minutes": round((time.time() - began) / 60, 2), "val_gain": gains}
+
+    def score_of(record: dict) -> float:
+        return sum(record["val_gain"][b] for b in (1, 3, 10))
+
+    record = evaluate()
+    log("eval " + json.dumps(record))
+    history.append(record)
+    window = []
+    model.train()
+    while step < args.steps and (not args.max_minutes or (time.time() - began) / 60 < args.max_minutes):
+        batch = next(stream)
+        inputs, answer_targets, count_mask, sep = (t.to(device) for t in collate(data, batch, pad))
+        progress = step / max(1, args.steps)
+        lr = args.lr * min(1.0, (step + 1) / args.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        hidden = hidden_states(model, inputs)  # logits only where there is a loss: the vocabulary projection is most of the cost
+        weight = model.embed.weight if model.output is None else model.output.weight
+        rows = torch.arange(len(batch), device=device)
+        rank_logits = (hidden[rows, sep] @ weight[list_ids].t()).float()
+        index = torch.as_tensor(batch, device=device)
+        rank_loss = -(targets[index].to(device) * F.log_softmax(rank_logits, -1)).sum(-1)
+        rank_loss = (rank_loss * weights[index].to(device)).sum() / weights[index].sum().clamp(min=1e-6)
+        count_loss = F.cross_entropy((hidden[count_mask] @ weight.t()).float(), answer_targets[count_mask]) if count_mask.any() else hidden.sum() * 0
+        loss = rank_loss + args.count_weight * count_loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        step += 1
+        window.append((rank_loss.item(), count_loss.item()))
+        if step % args.log_every == 0:
+            r, c = np.mean(window, axis=0)
+            log(f"step {step} rank loss {r:.4f} count loss {c:.4f} lr {lr:.2e} {(time.time() - began) / 60:.1f} min")
+            window = []
+        if step % args.eval_every == 0:
+            record = evaluate()
+            log("eval " + json.dumps(record))
+            history.append(record)
+            if best is None or score_of(record) > score_of(best):
+                best = record
+                torch.save({"model": model.state_dict(), "config": config, "step": step}, out / "best.pt")
+    record = evaluate()
+    log("eval " + json.dumps(record))
+    history.append(record)
+    if best is None or score_of(record) > score_of(best):
+        best = record
+        torch.save({"model": model.state_dict(), "config": config, "step": step}, out / "best.pt")
+    state = torch.load(out / "best.pt", map_location=device, weights_only=False)
+    model.load_state_dict(state["model"])
+    step = state["step"]
+    best = evaluate(data.val_ids)
+    log("best checkpoint on all validation functions: " + json.dumps(best))
+    write_json(out / "train.json", {"fixed_coreset_order": fixed, "oracle_order": oracle, "best": best, "history": history,
+                                    "probe_fixed_coreset_order": probe_fixed,
+                                    "settings": {k2: str(v) if isinstance(v, Path) else v for k2, v in vars(args).items() if k2 != "func"}})
+    log(f"best checkpoint: step {best['step']}, validation gain {best['val_gain']} (fixed coreset order {fixed})")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------- export
+
+
+def cmd_export(args) -> int:
+    import torch
+
+    from lsp_server.model import load_proposer
+
+    from .gguf_llama import quantize, write_llama_gguf
+    from .model import Llama
+
+    torch.set_num_threads(args.threads)
+    run = resolve(args.run)
+    state = torch.load(run / "best.pt", map_location="cpu", weights_only=False)
+    config = state["config"]
+    hp = LlamaHParams(**config["hparams"])
+    model = Llama(hp)
+    model.load_state_dict(state["model"])
+    model.eval()
+    lists = config["lists"]
+    _, base_vocab, _ = read_base(Path(config["base"]))
+    vocab = extended_vocab(base_vocab, len(lists))
+    data = RankData(Path(config["data"]))
+    list_ids = torch.arange(config["base_vocab"], config["base_vocab"] + len(lists))
+    # How many best-scored lists lead before the greedy coreset order takes over: chosen on the validation functions.
+    val_scores = list_scores(model, data, data.val_ids, list_ids, vocab.pad or 0, "cpu")
+    fixed = budget_gains(np.tile(-np.arange(len(lists), dtype=np.float32), (len(data.val_ids), 1)), data.counts[data.val_ids], data.oz[data.val_ids])
+    blends = {}
+    for top in (1, 2, 3, 5, 0):
+        blends[top] = budget_gains(blended_scores(val_scores, top), data.counts[data.val_ids], data.oz[data.val_ids])
+        log(f"validation ({len(data.val_ids)} functions), best {top or 'all'} by score, then the coreset order: {blends[top]}")
+    top = max(blends, key=lambda t: (sum(blends[t][b] for b in (1, 3, 10)), -t))
+    log(f"chosen: the best {top or 'all'} by score lead (fixed coreset order: {fixed})")
+    out = resolve(args.out)
+    f32 = out.with_name(out.stem + "-f32.gguf")
+    write_llama_gguf(f32, hp, model.gguf_tensors(), vocab, name=args.name,
+                     extra_strings={"passpilot.format": "2", "passpilot.profile": "passpilot", RANKING_LISTS_KEY: json.dumps(lists),
+                                    RANKING_TOP_KEY: str(top)})
+    quantize(f32, out, "Q8_0", threads=args.threads)
+    log(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB Q8_0, step {state['step']}, {len(lists)} lists)")
+
+    # llama.cpp against PyTorch on validation functions: the same top list, and the same top 3.
+    ids = data.val_ids[: args.check]
+    torch_scores = val_scores[: len(ids)]
+    report = {"step": state["step"], "file": str(out), "lists": len(lists), "top": top, "validation_functions": int(len(data.val_ids)),
+              "fixed_coreset_order": fixed, "blends": {str(t): g for t, g in blends.items()}, "chosen": blends[top]}
+    for kind, path in (("F32", f32), ("Q8_0", out)):
+        proposer = load_proposer(path, threads=args.threads)
+        top1 = top3 = 0
+        for row, index in enumerate(ids):
+            prompt = data.sequence(int(index))[: data.prompt_len[int(index)]].tolist()
+            with proposer._lock:
+                proposer._ensure_loaded()
+                got = np.asarray(proposer._scores(prompt))
+            want = torch_scores[row]
+            top1 += int(got.argmax() == want.argmax())
+            top3 += set(np.argsort(-got)[:3]) == set(np.argsort(-want)[:3])
+        proposer.close()
+        report[kind] = {"functions": len(ids), "same_top_list": round(top1 / max(len(ids), 1), 3), "same_top3": round(top3 / max(len(ids), 1), 3)}
+        log(f"{kind}: llama.cpp and PyTorch agree on the top list for {top1}/{len(ids)} validation functions, on the top 3 for {top3}")
+    write_json(run / "export.json", report)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    steps = parser.add_subparsers(dest="step", required=True)
+    dataset = steps.add_parser("dataset")
+    dataset.add_argument("--labels", default=str(ROOT / "data" / "labels"),
+                         help="label folders, comma-separated (dense labels first; then e.g. a --lists pass of more functions)")
+    dataset.add_argument("--corpus", type=Path, default=ROOT / "data" / "corpus")
+    dataset.add_argument("--curve", type=Path, default=ROOT / "docs" / "bench" / "coreset-curve.json")
+    dataset.add_argument("--base", type=Path, default=ROOT / "models" / "passpilot.gguf", help="GGUF whose vocabulary and weights start the model")
+    dataset.add_argument("--max-k", type=int, default=64, help="lists the model ranks")
+    dataset.add_argument("--ctx", type=int, default=512)
+    dataset.add_argument("--out", type=Path, default=RANK / "dataset")
+    dataset.set_defaults(func=cmd_dataset)
+    train = steps.add_parser("train")
+    train.add_argument("--data", type=Path, default=RANK / "dataset")
+    train.add_argument("--out", type=Path, default=RANK / "run")
+    train.add_argument("--device", default="cpu")
+    train.add_argument("--threads", type=int, default=2)
+    train.add_argument("--steps", type=int, default=1500, help="length of the learning-rate schedule")
+    train.add_argument("--max-minutes", type=float, default=45.0)
+    train.add_argument("--batch-tokens", type=int, default=8192)
+    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--warmup", type=int, default=30)
+    train.add_argument("--weight-decay", type=float, default=0.05)
+    train.add_argument("--count-weight", type=float, default=0.2)
+    train.add_argument("--flat-weight", type=float, default=0.05, help="ranking weight of functions no list improves")
+    train.add_argument("--flat-keep", type=float, default=0.25, help="share of the functions no list improves trained on")
+    train.add_argument("--layers", type=int, default=2, help="blocks kept from the base model (0: all)")
+    train.add_argument("--eval-every", type=int, default=50)
+    train.add_argument("--eval-functions", type=int, default=600, help="validation functions per evaluation during training (0: all)")
+    train.add_argument("--log-every", type=int, default=10)
+    train.add_argument("--seed", type=int, default=0)
+    train.set_defaults(func=cmd_train)
+    export = steps.add_parser("export")
+    export.add_argument("--run", type=Path, default=RANK / "run")
+    export.add_argument("--out", type=Path, default=RANK / "passpilot.gguf")
+    export.add_argument("--name", default="passpilot-rank")
+    export.add_argument("--check", type=int, default=40)
+    export.add_argument("--threads", type=int, default=2)
+    export.set_defaults(func=cmd_export)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
