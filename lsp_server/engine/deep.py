@@ -45,6 +45,7 @@ MODEL_ROUND_BATCHES = 16  # refinement batches between two requests for more mod
 MODEL_SEED_STRIDE = 1000  # apart from the seeds of the model's first samples
 FIRST_STARTING_LISTS = 32  # starting lists measured before refinement shares the batches with them
 EXPLORERS = 4  # lists of random descent kept apart from the population, so that another basin gets refined
+NUMERIC_VALUES = (1, 2, 4, 8)  # tried for numeric pass parameters
 RANDOM_LIST_LENGTH = 16  # at most, as RandomSearchSource draws them
 SEED_SOURCES = ("model", "coreset")  # where the lists refinement starts from come from, in this order
 
@@ -123,16 +124,17 @@ def render(genome: Sequence[str]) -> str:
     return f"module({','.join(genome)})"
 
 
-def pass_flags(vocabulary: PassVocabulary, elements: Sequence[str]) -> dict[str, tuple[str, ...]]:
-    """The flag parameters (`<no-speculate-blocks>`, not `<max-iterations=N>`) of the passes among
-    `elements`, for the parameter mutation."""
-    flags = {}
-    for name in {element_name(element) for element in elements}:
+def pass_parameters(vocabulary: PassVocabulary, elements: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """The parameters the parameter mutation may give the passes among `elements`: their flags
+    (`no-speculate-blocks`) and their numeric settings at a few values (`max-iterations=4`)."""
+    parameters = {}
+    for name in sorted({element_name(element) for element in elements} - {"default"}):
         spec = vocabulary.passes.get(name)
-        options = sorted(option for option in spec.options if not option.endswith("=")) if spec and name != "default" else []
-        if options:
-            flags[name] = tuple(options)
-    return flags
+        options = sorted(option for option in spec.options if "verify" not in option) if spec else []  # checks only fail
+        choices = [f"{option}{value}" if option.endswith("=") else option for option in options for value in (NUMERIC_VALUES if option.endswith("=") else (None,))]
+        if choices:
+            parameters[name] = tuple(choices)
+    return parameters
 
 
 def _samples_more(model) -> bool:
@@ -168,14 +170,16 @@ class _Search:
     EXPLORE = 0.25  # share of refinement candidates that explore once refinement stalls: half fresh random
     EXPLORE_AFTER = 256  # lists, half refinements of the best random ones; stalled: calls without a smaller best
 
-    def __init__(self, optimizer: Optimizer, function: StandaloneFunction, options: DeepOptions, elements: list[str], flags: dict[str, tuple[str, ...]]):
+    def __init__(
+        self, optimizer: Optimizer, function: StandaloneFunction, options: DeepOptions, elements: list[str], parameters: dict[str, tuple[str, ...]]
+    ):
         self.optimizer = optimizer
         self.function = function
         self.options = options
         digest = hashlib.sha256(f"{options.seed}\0{function.text}".encode()).digest()
         self.rng = random.Random(int.from_bytes(digest[:8], "little"))
         self.elements = list(elements)
-        self.flags = flags
+        self.parameters = parameters
         self.known_elements = set(elements)
         self.seen: set[str] = set()  # normalized lists measured or planned, and raw lists rejected
         self.measurements: list[Measurement] = []
@@ -302,14 +306,14 @@ class _Search:
             replaced = len(piece) if rng.random() < 0.5 else 0
             spliced = genome[:i] + piece + genome[i + replaced :]
             return spliced[: self.options.max_length]
-        if mutation == "parameter":  # another flag of a pass (`simplifycfg<no-speculate-blocks>`), or none
-            tunable = [i for i, element in enumerate(genome) if element_name(element) in self.flags and "(" not in element]
+        if mutation == "parameter":  # another parameter of a pass (`simplifycfg<no-speculate-blocks>`), or none
+            tunable = [i for i, element in enumerate(genome) if element_name(element) in self.parameters and "(" not in element]
             if not tunable:
                 return None
             i = rng.choice(tunable)
             name = element_name(genome[i])
-            flag = rng.choice((None, *self.flags[name]))
-            return genome[:i] + (name if flag is None else f"{name}<{flag}>",) + genome[i + 1 :]
+            parameter = rng.choice((None, *self.parameters[name]))
+            return genome[:i] + (name if parameter is None else f"{name}<{parameter}>",) + genome[i + 1 :]
         if mutation == "oz-prefix":
             return genome[1:] if genome[0] == OZ and n > 1 else (OZ, *genome)[: self.options.max_length]
         return None
@@ -390,7 +394,7 @@ class DeepSearch:
         self.optimizer = optimizer
         self.options = options
         self._elements = [*search_space(optimizer.vocabulary.names), OZ]
-        self._flags = pass_flags(optimizer.vocabulary, self._elements)
+        self._parameters = pass_parameters(optimizer.vocabulary, self._elements)
         self._pool = ThreadPoolExecutor(max_workers=optimizer.jobs, thread_name_prefix="passpilot-deep")
 
     def close(self) -> None:
@@ -416,7 +420,7 @@ class DeepSearch:
         options = self.options
         started = time.monotonic()
         deadline = started + options.seconds
-        search = _Search(self.optimizer, function, options, self._elements, self._flags)
+        search = _Search(self.optimizer, function, options, self._elements, self._parameters)
         original = count_instructions(function.text)
 
         if cancel is not None and cancel.is_set():

@@ -486,7 +486,7 @@ async function main() {
       const t = await passpilotStatus();
       const notes = await notificationsText();
       if (/not installed|failed to start/.test(notes)) throw new Fatal(`server did not start: ${notes}`);
-      return /PassPilot: .+ · opt \d/.test(t) && !/starting/.test(t) ? t : false;
+      return /PassPilot: .+ · (?:opt|libLLVM) \d/.test(t) && !/starting/.test(t) ? t : false;
     },
     { timeout: 90_000 },
   );
@@ -602,11 +602,20 @@ async function main() {
   await page.keyboard.press('Escape');
   await goToLine(hinted.line + 3);
   await page.keyboard.press('Control+.');
+  let askedAt = Date.now();
   const actions = await waitFor(
     'the code actions menu',
     async () => {
       const menu = page.locator('.action-widget').first();
-      return (await menu.isVisible()) && /PassPilot|Optimize/i.test((await menu.textContent()) || '') ? (await menu.textContent()) : false;
+      if ((await menu.isVisible()) && /PassPilot|Optimize/i.test((await menu.textContent()) || '')) return await menu.textContent();
+      if (Date.now() - askedAt > 10_000) {
+        // A busy machine can drop the first request (the editor was still settling): ask again.
+        await page.keyboard.press('Escape');
+        await goToLine(hinted.line + 3);
+        await page.keyboard.press('Control+.');
+        askedAt = Date.now();
+      }
+      return false;
     },
     { timeout: 60_000 },
   );
@@ -785,7 +794,7 @@ async function main() {
     'the status bar after the restart',
     async () => {
       const t = await passpilotStatus();
-      return /PassPilot: .+ · opt \d/.test(t) && !/starting|stopped|failed/.test(t) ? t : false;
+      return /PassPilot: .+ · (?:opt|libLLVM) \d/.test(t) && !/starting|stopped|failed/.test(t) ? t : false;
     },
     { timeout: 60_000 },
   );
