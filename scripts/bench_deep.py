@@ -133,6 +133,7 @@ def plot(report: dict, path: Path) -> bool:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         print("matplotlib is not installed (pip install '.[bench]'): no plot", file=sys.stderr)
         return False
@@ -142,13 +143,17 @@ def plot(report: dict, path: Path) -> bool:
     figure, axes = plt.subplots(figsize=(6.4, 4.2))
     axes.plot([d[0] for d in deep], [d[1] for d in deep], "o-", label="deep search (--time T)")
     for x, y, name in deep:
-        axes.annotate(name.removeprefix("deep-"), (x, y), textcoords="offset points", xytext=(4, -12), fontsize=8)
+        axes.annotate(f"--time {name.removeprefix('deep-').removesuffix('s')}", (x, y), textcoords="offset points", xytext=(5, -12), fontsize=8)
     axes.plot([blind["seconds_per_function"]], [blind["gain_vs_oz_percent"]], "s", color="grey",
               label=f"blind: {report['blind_lists']} random + {report['climb_steps']} hill-climbing")
     axes.set_xscale("log")
+    axes.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    axes.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    axes.set_xticks(sorted({round(x, 1) for x, _, _ in deep}))
     axes.set_xlabel("seconds per function actually spent (log)")
     axes.set_ylabel("gain under -Oz (%)")
-    axes.set_title(f"{report['functions']} benchmark functions, {report['jobs']} jobs, {report['backend']['name']}")
+    load = report["load_average_at_start"][0]
+    axes.set_title(f"{report['functions']} benchmark functions, {report['jobs']} jobs, {report['backend']['name']}, load average {load:g}", fontsize=10)
     axes.grid(True, alpha=0.3)
     axes.legend(loc="lower right", fontsize=8)
     figure.tight_layout()
@@ -168,7 +173,10 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=0)
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench")
+    parser.add_argument("--plot-only", type=Path, metavar="JSON", help="draw the plot of an earlier run's JSON and stop")
     args = parser.parse_args()
+    if args.plot_only:
+        return 0 if plot(json.loads(args.plot_only.read_text()), args.out / "deep-gain-vs-time.png") else 1
     times = [float(t) for t in args.times.split(",") if t.strip()]
 
     sample, skipped = benchmark_sample(args.directory, args.limit)

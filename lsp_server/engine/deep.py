@@ -165,6 +165,7 @@ class _Search:
 
     MUTATIONS = ("drop", "insert", "replace", "swap", "truncate", "splice", "oz-prefix", "parameter")
     WEIGHTS = (3, 3, 3, 1, 1, 2, 1, 2)
+    MAX_DROPS = 1000
     NICHES = True
     OTHER_NICHE = 0.4
     EXPLORE = 0.25  # share of refinement candidates that explore once refinement stalls: half fresh random
@@ -380,6 +381,8 @@ class _Search:
         source = refined_source(best.root)
         genome = best.genome
         drops = [genome[:i] + genome[i + 1 :] for i in range(len(genome))] if len(genome) > 1 else []
+        if len(drops) > self.MAX_DROPS:
+            drops = [drops[i] for i in sorted(self.rng.sample(range(len(drops)), self.MAX_DROPS))]
         self.neighbours = [(Candidate(render(child), source), best.root) for child in drops]
 
     def converged(self) -> bool:
