@@ -29,6 +29,7 @@ seccomp filter that allows only the system calls computing, allocating, printing
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import re
 import shutil
@@ -115,6 +116,7 @@ class BehaviourOptions:
     trial_timeout: float = DEFAULT_TRIAL_TIMEOUT_S  # seconds before one trial counts as hung
     run_budget: float = DEFAULT_RUN_BUDGET_S  # seconds per executable before no new trial starts
     clang: str | None = None  # the clang-22 to use (default: see `find_clang`)
+    driver_dir: str | None = None  # where the compiled driver is kept between runs (None: a folder removed on close)
 
 
 class BehaviourChecker:
@@ -150,30 +152,49 @@ class BehaviourChecker:
             driver, folder = self._driver_object()
         except _NotCheckable as error:
             return not_checked(str(error))
-        with tempfile.TemporaryDirectory(prefix="check-", dir=folder) as work:
+        with tempfile.TemporaryDirectory(prefix="passpilot-check-", dir=folder) as work:
             runner = _Runner(harness, Path(work), self.clang, driver, self.options)
             try:
                 return runner.compare()
             except _NotCheckable as error:
                 return not_checked(str(error))
 
-    def _driver_object(self) -> tuple[Path, Path]:
+    def _driver_object(self) -> tuple[Path, Path | None]:
+        """The compiled driver (compiled once; kept in `driver_dir` across runs when set), and a folder for the
+        checks' own files (None: the system's temporary folder)."""
         with self._lock:
             if self._driver_problem:
                 raise _NotCheckable(self._driver_problem)
-            if self._folder is None:
+            if self._driver is not None:
+                return self._driver, Path(self._folder.name) if self._folder else None
+            source_text = DRIVER_PRELUDE + DRIVER_TABLES + DRIVER_SOURCE
+            if self.options.driver_dir:
+                folder = Path(self.options.driver_dir)
+                stat = os.stat(self.clang)
+                identity = f"{self.clang}\0{stat.st_size}\0{stat.st_mtime_ns}\0{source_text}"
+                output = folder / f"driver-{hashlib.sha256(identity.encode()).hexdigest()[:20]}.o"
+                if output.is_file():
+                    self._driver = output
+                    return output, None
+                try:
+                    folder.mkdir(parents=True, exist_ok=True)
+                except OSError as error:
+                    raise _NotCheckable(f"cannot keep the test driver in {folder}: {error.strerror or error}") from None
+            else:
                 self._folder = tempfile.TemporaryDirectory(prefix="passpilot-behaviour-")
-            folder = Path(self._folder.name)
-            if self._driver is None:
-                source = folder / "driver.c"
-                source.write_text(DRIVER_PRELUDE + DRIVER_TABLES + DRIVER_SOURCE)
+                folder = Path(self._folder.name)
                 output = folder / "driver.o"
-                problem = _run_clang(self.clang, ["-O1", "-w", "-fno-pie", "-c", str(source), "-o", str(output)], "the test driver", folder)
+            with tempfile.TemporaryDirectory(prefix="driver-", dir=folder) as building:
+                source = Path(building) / "driver.c"
+                source.write_text(source_text)
+                built = Path(building) / "driver.o"
+                problem = _run_clang(self.clang, ["-O1", "-w", "-fno-pie", "-c", str(source), "-o", str(built)], "the test driver", Path(building))
                 if problem:
                     self._driver_problem = problem
                     raise _NotCheckable(problem)
-                self._driver = output
-            return self._driver, folder
+                os.replace(built, output)  # atomic: another process may be building the same driver
+            self._driver = output
+            return output, Path(self._folder.name) if self._folder else None
 
 
 def check_behaviour(

@@ -109,6 +109,8 @@ class RewriteChecker:
     ):
         """`splice` puts a rewrite into the module for check (b): PassPilot's own splice unless a test
         hands in a faulty one."""
+        if options.driver_dir is None and optimizer.cache is not None:  # keep the compiled driver beside the results
+            options = dataclasses.replace(options, driver_dir=str(optimizer.cache.directory / "behaviour-driver"))
         self.optimizer = optimizer
         self.options = options
         self.fallbacks = fallbacks

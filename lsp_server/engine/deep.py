@@ -1,11 +1,12 @@
 """Deep search: the smallest pass list for one function that a time (and optionally a call) budget finds.
 
 It measures -Oz, the model's proposals and the learned coreset first, then refines around the best lists
-found: it drops, inserts, replaces and swaps passes, truncates lists, splices pieces of other good lists in,
-and asks the model for more samples while they help. Refined lists are sequences of top-level elements
-(a pass, an adaptor such as `function(loop-mssa(licm))`, or `default<Oz>`) written as `module(e1,...,en)`,
-or as `default<Oz>,e2,...,en` when they start with -Oz; every element is valid at module level because
-`opt` adapts function passes itself.
+found: it drops, inserts, replaces and swaps passes, changes their parameters, truncates lists, splices
+pieces of other good lists in, explores random lists once refinement stalls, and asks the model for more
+samples while they help (docs/design.md, "Deep search", says why). Refined lists are sequences of
+top-level elements (a pass, an adaptor such as `function(loop-mssa(licm))`, or `default<Oz>`) written as
+`module(e1,...,en)`, or as `default<Oz>,e2,...,en` when they start with -Oz; every element is valid at
+module level because `opt` adapts function passes itself.
 
 Candidates are planned and measured in batches; a batch is planned from the seed and the results of the
 batches before it, never from timing, so a search bounded by calls is reproducible and one bounded by
@@ -58,7 +59,7 @@ class DeepOptions:
     calls: int = 0  # candidates measured beyond -Oz (0: no bound)
     seed: int = 0
     batch: int = 16  # candidates measured together; fixed so that the plan does not depend on the core count
-    population: int = 8  # distinct best lists that refinement starts from
+    population: int = 8  # distinct lists kept for refinement in each niche (with and without -Oz)
     patience: int = 1000  # calls without a smaller best before the search counts as converged (at least)
     max_length: int = 32  # elements in a refined list
     sources: tuple[str, ...] = SEED_SOURCES  # starting lists, from those the optimizer has
@@ -131,7 +132,9 @@ def pass_parameters(vocabulary: PassVocabulary, elements: Sequence[str]) -> dict
     for name in sorted({element_name(element) for element in elements} - {"default"}):
         spec = vocabulary.passes.get(name)
         options = sorted(option for option in spec.options if "verify" not in option) if spec else []  # checks only fail
-        choices = [f"{option}{value}" if option.endswith("=") else option for option in options for value in (NUMERIC_VALUES if option.endswith("=") else (None,))]
+        choices = []
+        for option in options:
+            choices += [f"{option}{value}" for value in NUMERIC_VALUES] if option.endswith("=") else [option]
         if choices:
             parameters[name] = tuple(choices)
     return parameters
@@ -165,14 +168,17 @@ class _Search:
 
     MUTATIONS = ("drop", "insert", "replace", "swap", "truncate", "splice", "oz-prefix", "parameter")
     WEIGHTS = (3, 3, 3, 1, 1, 2, 1, 2)
-    MAX_DROPS = 1000
-    NICHES = True
-    OTHER_NICHE = 0.4
+    OTHER_NICHE = 0.4  # share of parents from the niche that does not hold the best list
     EXPLORE = 0.25  # share of refinement candidates that explore once refinement stalls: half fresh random
     EXPLORE_AFTER = 256  # lists, half refinements of the best random ones; stalled: calls without a smaller best
 
     def __init__(
-        self, optimizer: Optimizer, function: StandaloneFunction, options: DeepOptions, elements: list[str], parameters: dict[str, tuple[str, ...]]
+        self,
+        optimizer: Optimizer,
+        function: StandaloneFunction,
+        options: DeepOptions,
+        elements: list[str],
+        parameters: dict[str, tuple[str, ...]],
     ):
         self.optimizer = optimizer
         self.function = function
@@ -237,8 +243,9 @@ class _Search:
         """Every list kept for refinement: what mutations draw elements and pieces from."""
         return self.niches[True] + self.niches[False] + self.explorers
 
-    def _niche(self, genome: Genome) -> bool:
-        return OZ in genome if self.NICHES else True
+    @staticmethod
+    def _niche(genome: Genome) -> bool:
+        return OZ in genome
 
     def _niche_to_refine(self) -> list[_Member]:
         """Mostly the niche of the best list; the other one often enough to keep its basin alive."""
@@ -381,8 +388,6 @@ class _Search:
         source = refined_source(best.root)
         genome = best.genome
         drops = [genome[:i] + genome[i + 1 :] for i in range(len(genome))] if len(genome) > 1 else []
-        if len(drops) > self.MAX_DROPS:
-            drops = [drops[i] for i in sorted(self.rng.sample(range(len(drops)), self.MAX_DROPS))]
         self.neighbours = [(Candidate(render(child), source), best.root) for child in drops]
 
     def converged(self) -> bool:
@@ -514,7 +519,9 @@ class DeepSearch:
             return None
         return self.optimizer.measure(function, candidate, cancel)
 
-    def _winner_with_output(self, function: StandaloneFunction, measured: list[Measurement]) -> tuple[list[Measurement], Measurement | None]:
+    def _winner_with_output(
+        self, function: StandaloneFunction, measured: list[Measurement]
+    ) -> tuple[list[Measurement], Measurement | None]:
         """The best list, measured again with its printed module (write-back needs it); a rerun that
         disagrees makes that list a failure and the next one is tried. -Oz already has its module."""
         measurements = list(measured)

@@ -386,3 +386,15 @@ def test_the_function_under_test_cannot_open_files(checker):
     check = checker.check(SNOOP, SNOOP, "snoop")
     assert check.status == "not-checked"
     assert check.reason == "the original crashed (SIGSYS) on every input, so no result could be compared"
+
+
+def test_the_compiled_driver_is_kept_in_the_driver_folder_and_reused(tmp_path):
+    options = BehaviourOptions(trials=20, driver_dir=str(tmp_path / "drivers"))
+    with BehaviourChecker(options) as first:
+        assert first.check(ADD_STORE, ADD_STORE, "f").status == "same"
+    (driver,) = (tmp_path / "drivers").glob("driver-*.o")
+    built = driver.stat().st_mtime_ns
+    with BehaviourChecker(options) as second:
+        assert second.check(ADD_STORE, opt(ADD_STORE), "f").status == "same"
+    assert [p.name for p in (tmp_path / "drivers").iterdir()] == [driver.name]  # no leftovers, not rebuilt
+    assert driver.stat().st_mtime_ns == built
