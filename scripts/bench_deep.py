@@ -38,7 +38,9 @@ def ranking(m: Measurement) -> tuple:
     return (m.count, m.source != "oz", m.length)
 
 
-def blind_search(optimizer: Optimizer, pool: ThreadPoolExecutor, function: StandaloneFunction, lists: int, steps: int, seed: int) -> dict:
+def blind_search(
+    optimizer: Optimizer, pool: ThreadPoolExecutor, function: StandaloneFunction, lists: int, steps: int, seed: int
+) -> dict:
     """Random lists, then hill climbing from the best: each round tries `jobs` single-pass mutations of the
     current list and moves to the smallest result that is no larger (sideways moves cross plateaus)."""
     started = time.perf_counter()
@@ -143,7 +145,8 @@ def plot(report: dict, path: Path) -> bool:
     figure, axes = plt.subplots(figsize=(6.4, 4.2))
     axes.plot([d[0] for d in deep], [d[1] for d in deep], "o-", label="deep search (--time T)")
     for x, y, name in deep:
-        axes.annotate(f"--time {name.removeprefix('deep-').removesuffix('s')}", (x, y), textcoords="offset points", xytext=(5, -12), fontsize=8)
+        label = f"--time {name.removeprefix('deep-').removesuffix('s')}"
+        axes.annotate(label, (x, y), textcoords="offset points", xytext=(5, -12), fontsize=8)
     axes.plot([blind["seconds_per_function"]], [blind["gain_vs_oz_percent"]], "s", color="grey",
               label=f"blind: {report['blind_lists']} random + {report['climb_steps']} hill-climbing")
     axes.set_xscale("log")
@@ -153,7 +156,8 @@ def plot(report: dict, path: Path) -> bool:
     axes.set_xlabel("seconds per function actually spent (log)")
     axes.set_ylabel("gain under -Oz (%)")
     load = report["load_average_at_start"][0]
-    axes.set_title(f"{report['functions']} benchmark functions, {report['jobs']} jobs, {report['backend']['name']}, load average {load:g}", fontsize=10)
+    title = f"{report['functions']} benchmark functions, {report['jobs']} jobs, {report['backend']['name']}, load average {load:g}"
+    axes.set_title(title, fontsize=10)
     axes.grid(True, alpha=0.3)
     axes.legend(loc="lower right", fontsize=8)
     figure.tight_layout()
@@ -190,7 +194,12 @@ def main() -> int:
         with ThreadPoolExecutor(optimizer.jobs) as pool:
             searches = {t: DeepSearch(optimizer, DeepOptions(seconds=t, seed=args.seed)) for t in times}
             for number, (path, function) in enumerate(sample, 1):
-                row = {"file": str(path.relative_to(args.directory)), "name": function.name, "original": count_instructions(function.text), "oz": None}
+                row = {
+                    "file": str(path.relative_to(args.directory)),
+                    "name": function.name,
+                    "original": count_instructions(function.text),
+                    "oz": None,
+                }
                 for t, search in searches.items():
                     result = search.search(function)
                     row["oz"] = result.oz.count

@@ -60,7 +60,7 @@ class DeepOptions:
     seed: int = 0
     batch: int = 16  # candidates measured together; fixed so that the plan does not depend on the core count
     population: int = 8  # distinct lists kept for refinement in each niche (with and without -Oz)
-    patience: int = 1000  # calls without a smaller best before the search counts as converged (at least)
+    patience: int = 2000  # calls without a smaller best before the search counts as converged (at least)
     max_length: int = 32  # elements in a refined list
     sources: tuple[str, ...] = SEED_SOURCES  # starting lists, from those the optimizer has
 
