@@ -18,6 +18,7 @@ from attrs import validators as v
 
 from .compiler import BACKEND_CHOICES
 from .engine import EngineSettings
+from .engine.deep import DeepOptions
 
 SECTION = "passpilot"
 PROFILES = ("passpilot", "llm-compiler-ftd")
@@ -57,12 +58,22 @@ class CompilerSettings:
 
 
 @attrs.frozen
+class DeepSearchSettings:
+    seconds: int = attrs.field(
+        default=int(DeepOptions.seconds),
+        validator=[v.ge(1), v.le(3600)],
+        metadata=_key("seconds", "an integer from 1 to 3600 (seconds per function)"),
+    )
+
+
+@attrs.frozen
 class Settings:
     opt: OptSettings = attrs.field(factory=OptSettings, metadata=_key("opt", "an object"))
     model: ModelSettings = attrs.field(factory=ModelSettings, metadata=_key("model", "an object"))
     budget: int = attrs.field(default=10, validator=v.ge(0), metadata=_key("budget", "an integer >= 0"))
     cache: CacheSettings = attrs.field(factory=CacheSettings, metadata=_key("cache", "an object"))
     compiler: CompilerSettings = attrs.field(factory=CompilerSettings, metadata=_key("compiler", "an object"))
+    deep_search: DeepSearchSettings = attrs.field(factory=DeepSearchSettings, metadata=_key("deepSearch", "an object"))
 
     def engine_settings(self) -> EngineSettings:
         """What the engine is assembled from; a change here means re-assembling (budget is not in it)."""
@@ -113,7 +124,7 @@ def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=False)
     conv.register_structure_hook(int, _strict_int)
     conv.register_structure_hook(str, _strict_str)
-    for cls in (OptSettings, ModelSettings, CacheSettings, CompilerSettings, Settings):
+    for cls in SETTINGS_CLASSES:
         renames = {
             field.name: cattrs.gen.override(rename=field.metadata["key"])
             for field in attrs.fields(cls)
@@ -124,7 +135,8 @@ def _make_converter() -> cattrs.Converter:
     return conv
 
 
-for _cls in (OptSettings, ModelSettings, CacheSettings, CompilerSettings, Settings):
+SETTINGS_CLASSES = (OptSettings, ModelSettings, CacheSettings, CompilerSettings, DeepSearchSettings, Settings)
+for _cls in SETTINGS_CLASSES:
     attrs.resolve_types(_cls)
 converter = _make_converter()
 

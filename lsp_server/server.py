@@ -9,6 +9,7 @@ that reads messages.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import logging
 import os
@@ -38,7 +39,7 @@ from .features import (
     settings,
     symbols,
 )
-from .features import codelens, pass_trace, rename, semantic_tokens
+from .features import codelens, deep_search, pass_trace, rename, semantic_tokens
 from .features.documents import SYNC_KIND, DocumentState
 from .features.engine import EngineState
 from .features.jobs import JobTracker
@@ -48,13 +49,43 @@ from .features.positions import Positions
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-FEATURES = (settings, documents, inlay_hints, hover, code_actions, commands, navigation, symbols, folding, pass_trace, codelens, semantic_tokens, rename)
+FEATURES = (
+    settings,
+    documents,
+    inlay_hints,
+    hover,
+    code_actions,
+    commands,
+    deep_search,
+    navigation,
+    symbols,
+    folding,
+    pass_trace,
+    codelens,
+    semantic_tokens,
+    rename,
+)
 
 
 class PassPilotProtocol(LanguageServerProtocol):
-    """pygls' protocol, except that the client's answer to a request the server stopped waiting for
-    (its future was cancelled: a job ended, a command was cancelled) is dropped; pygls would fail on it
-    and log a traceback."""
+    """pygls' protocol, except that
+    - the client's answer to a request the server stopped waiting for (its future was cancelled: a job
+      ended, a command was cancelled) is dropped; pygls would fail on it and log a traceback;
+    - the `workDoneToken` of a request is kept for the handler (`work_done_token`): pygls passes a
+      command handler its arguments only, and a client that shows its own progress for a command
+      (VS Code's notification with a Cancel button) gives that token to report on."""
+
+    _work_done_token: contextvars.ContextVar[Any] = contextvars.ContextVar("passpilot_work_done_token", default=None)
+
+    @property
+    def work_done_token(self) -> str | int | None:
+        """The client's progress token of the request being handled (a context variable, as pygls's
+        `msg_id`: each handler's task sees its own request's)."""
+        return self._work_done_token.get()
+
+    def _handle_request(self, msg_id, method_name, params):
+        self._work_done_token.set(getattr(params, "work_done_token", None))
+        super()._handle_request(msg_id, method_name, params)
 
     def _handle_response(self, msg_id, result=None, error=None):
         future = self._request_futures.get(msg_id)

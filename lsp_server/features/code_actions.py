@@ -1,10 +1,11 @@
 """Code actions on the function under the cursor.
 
-"Optimize function", "Optimize function with -Oz" and "Insert pass list as RUN line". When the client can
-resolve a code action's `edit`, the list is cheap and the (measured, behaviour-checked, spliced, verified)
-edit is computed in `codeAction/resolve`, whose title and change annotation then say what the behaviour
-check found; otherwise each action carries the matching server command, which computes the edit and
-applies it with `workspace/applyEdit`.
+"Optimize function", "Optimize function with -Oz", "Insert pass list as RUN line" and "Optimize function
+(deep search)". When the client can resolve a code action's `edit`, the list is cheap and the (measured,
+behaviour-checked, spliced, verified) edit is computed in `codeAction/resolve`, whose title and change
+annotation then say what the behaviour check found; otherwise each action carries the matching server
+command, which computes the edit and applies it with `workspace/applyEdit`. The deep search always
+carries its command: it runs for seconds, with progress and a cancel button, which a resolve has not.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from pygls.exceptions import JsonRpcRequestCancelled
 from ..engine import Cancelled
 from .behaviour import verdicts
 from .commands import INSERT_PASS_LIST, OPTIMIZE_FUNCTION
+from .deep_search import DEEP_OPTIMIZE_FUNCTION
+from .deep_search import TITLE as DEEP_SEARCH
 from .documents import current_text
 from .edits import EditRefused, workspace_edit
 from .jobs import Job
@@ -74,6 +77,7 @@ async def code_actions(ls: PassPilotServer, params: types.CodeActionParams):
         (OPTIMIZE, "optimize", OPTIMIZE_FUNCTION, {"mode": "best"}),
         (OPTIMIZE_OZ, "optimize", OPTIMIZE_FUNCTION, {"mode": "oz"}),
         (RUN_LINE, "runLine", INSERT_PASS_LIST, {}),
+        (DEEP_SEARCH, None, DEEP_OPTIMIZE_FUNCTION, {}),
     ]
     literal = ls.supports("text_document.code_action.code_action_literal_support")
     resolvable = literal and _resolves_edits(ls)
@@ -82,7 +86,7 @@ async def code_actions(ls: PassPilotServer, params: types.CodeActionParams):
         argument = {"uri": uri, "function": span.name, **extra}
         if not literal:
             actions.append(types.Command(title=title, command=command, arguments=[argument]))
-        elif resolvable:
+        elif resolvable and action is not None:
             data = {"action": action, "version": version, **argument}
             actions.append(types.CodeAction(title=title, kind=KIND, data=data))
         else:

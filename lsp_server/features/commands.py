@@ -20,10 +20,12 @@ from .operations import (
     Applied,
     _argument,
     apply,
+    outcome_answer,
     parse_mode,
     plan_insert_pass_list,
     plan_optimize,
     plan_optimize_module,
+    refused_answer,
     resolve_target,
 )
 
@@ -41,17 +43,6 @@ def register(server: PassPilotServer) -> None:
     server.command(INSERT_PASS_LIST)(insert_pass_list)
     server.command(OPTIMIZE_MODULE)(optimize_module)
     server.command(PREVIEW_FUNCTION)(preview_function)
-
-
-def _refused(ls, error: EditRefused, **fields: Any) -> dict[str, Any]:
-    ls.show_message(f"PassPilot: {error}", types.MessageType.Warning)
-    return {"applied": False, "reason": str(error), **fields}
-
-
-def _outcome(ls, outcome: Applied) -> dict[str, Any]:
-    if not outcome.applied and not outcome.declined:
-        ls.show_message(f"PassPilot: {outcome.reason}", types.MessageType.Warning)
-    return outcome.fields()
 
 
 async def _plan_function(ls, argument: dict[str, Any], cancelled: str):
@@ -73,9 +64,9 @@ async def optimize_function(ls, *arguments: Any) -> dict[str, Any]:
         measurement = planned.measurement
         summary.update({"passes": measurement.passes, "source": measurement.source})
         outcome = await apply(ls, target.uri, planned, f"Optimize @{target.name}")
-        return {**_outcome(ls, outcome), **summary}
+        return {**outcome_answer(ls, outcome), **summary}
     except EditRefused as error:
-        return _refused(ls, error, function=argument.get("function"))
+        return refused_answer(ls, error, function=argument.get("function"))
 
 
 async def insert_pass_list(ls, *arguments: Any) -> dict[str, Any]:
@@ -88,9 +79,9 @@ async def insert_pass_list(ls, *arguments: Any) -> dict[str, Any]:
             except Cancelled:
                 raise JsonRpcRequestCancelled("measurement cancelled; the document is unchanged") from None
         outcome = await apply(ls, target.uri, planned, f"RUN line for @{target.name}")
-        return {**_outcome(ls, outcome), "passes": passes}
+        return {**outcome_answer(ls, outcome), "passes": passes}
     except EditRefused as error:
-        return _refused(ls, error, passes=None)
+        return refused_answer(ls, error, passes=None)
 
 
 async def optimize_module(ls, *arguments: Any) -> dict[str, Any]:
@@ -103,9 +94,9 @@ async def optimize_module(ls, *arguments: Any) -> dict[str, Any]:
             except Cancelled:
                 raise JsonRpcRequestCancelled("optimization cancelled; the document is unchanged") from None
         outcome = await apply(ls, uri, planned, "Optimize module")
-        return {**_outcome(ls, outcome), "functions": rows}
+        return {**outcome_answer(ls, outcome), "functions": rows}
     except EditRefused as error:
-        return _refused(ls, error, functions=[])
+        return refused_answer(ls, error, functions=[])
 
 
 async def preview_function(ls, *arguments: Any) -> dict[str, Any]:
@@ -113,7 +104,7 @@ async def preview_function(ls, *arguments: Any) -> dict[str, Any]:
     try:
         target, planned, result = await _plan_function(ls, argument, "preview cancelled")
     except EditRefused as error:
-        return _refused(ls, error, function=argument.get("function"))
+        return refused_answer(ls, error, function=argument.get("function"))
     layout = target.analysis.layout
     span = target.span
     first = layout.position_offset(span.attrs_comment_line, 0) if span.attrs_comment_line is not None else span.start

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 
 from ..engine import FunctionResult
+from ..engine.deep import DeepResult
 from ..ir import FunctionSpan, StandaloneFunction
 from .behaviour import verdicts
 from .documents import DocumentState, open_layout
@@ -54,7 +55,7 @@ async def hover(ls: PassPilotServer, params: types.HoverParams) -> types.Hover |
     markdown = _markdown(ls)
     span = layout.function(token.name) if token.kind == "global" else None
     if span is not None:
-        body = await _function_hover(ls, state, span, markdown)
+        body = await _function_hover(ls, state, span, layout.function_text(span), markdown)
     else:
         body = _definition_hover(state, names, text, token, markdown)
     if body is None:
@@ -76,7 +77,7 @@ def _definition_hover(state: DocumentState, names: NameIndex, text: str, token: 
     return f"```llvm\n{line}\n```" if markdown else line
 
 
-async def _function_hover(ls: PassPilotServer, state: DocumentState, span: FunctionSpan, markdown: bool) -> str:
+async def _function_hover(ls: PassPilotServer, state: DocumentState, span: FunctionSpan, text: str, markdown: bool) -> str:
     title = f"**@{span.name}**" if markdown else f"@{span.name}"
     footer = _footer(ls, markdown)
     if not ls.engine.ready:
@@ -87,7 +88,11 @@ async def _function_hover(ls: PassPilotServer, state: DocumentState, span: Funct
     result = ls.measurements.get(function) or await ls.measurements.wait_for(function, WAIT_S)
     if result is None:
         return "\n\n".join([title, "measuring…", *_behaviour(ls, function, markdown), footer])
-    return "\n\n".join(part for part in [title, *_figures(ls, result, markdown), *_behaviour(ls, function, markdown), footer] if part)
+    rewrite = ls.measurements.rewrites.get(text)
+    searched = rewrite.baseline if rewrite is not None and isinstance(rewrite.baseline, DeepResult) else None
+    written = ["rewritten by PassPilot from the " + deep_search_text(searched)] if searched is not None else []
+    parts = [title, *written, *_figures(ls, result, markdown), *_behaviour(ls, function, markdown), footer]
+    return "\n\n".join(part for part in parts if part)
 
 
 def _behaviour(ls: PassPilotServer, function: StandaloneFunction, markdown: bool) -> list[str]:
@@ -111,11 +116,17 @@ def _figures(ls: PassPilotServer, result: FunctionResult, markdown: bool) -> lis
     best = result.best if result.best is not None and result.best.ok else None
     prediction = result.model_prediction
     with_model = ls.engine.model_info() is not None
+    # Each prediction sits beside the measured count of the same thing: the function as written, and the
+    # model's own list (on the "best" row only when that list is the best one).
+    model_won = prediction is not None and best is not None and prediction.passes == best.passes
     rows = [("original", str(result.original), _predicted(prediction.predicted_before) if prediction else "")]
     rows.append(("-Oz", str(oz) if oz is not None else f"failed ({result.oz.error})", ""))
     if best is not None:
         change = f" ({change_text(best.count, oz)} vs -Oz)" if oz else ""
-        rows.append(("best", f"{best.count}{change}", _predicted(prediction.predicted_after) if prediction else ""))
+        rows.append(("best", f"{best.count}{change}", _predicted(prediction.predicted_after) if model_won else ""))
+    if with_model and prediction is not None and not model_won:
+        measured = str(prediction.count) if prediction.ok else "failed"
+        rows.append(("model's list", measured, _predicted(prediction.predicted_after)))
     parts = []
     if markdown:
         header = "| | measured |" + (" model predicted |" if with_model else "")
@@ -138,14 +149,27 @@ def _figures(ls: PassPilotServer, result: FunctionResult, markdown: bool) -> lis
     if with_model:
         if prediction is None:
             parts.append("the model proposed no valid pass list with a prediction for this function")
-        elif best is None or prediction.passes != best.passes:
+        elif not model_won:
             passes = f"`{prediction.passes}`" if markdown else prediction.passes
             measured = f"measured {prediction.count}" if prediction.ok else f"failed: {prediction.error}"
             parts.append(f"model's pass list: {passes} ({measured})")
     if result.function.optnone_removed:
         parts.append("measured without the function's `optnone`/`noinline` attributes")
-    parts.append(f"{sum(1 for m in result.measurements if m.ok)} pass lists measured (budget {ls.settings.budget})")
+    if isinstance(result, DeepResult):
+        parts.append(deep_search_text(result))
+    else:
+        parts.append(f"{sum(1 for m in result.measurements if m.ok)} pass lists measured (budget {ls.settings.budget})")
     return parts
+
+
+def deep_search_text(result: DeepResult) -> str:
+    """The search's figures: candidates, time, why it stopped, and where the winner came from."""
+    stopped = {"deadline": "at its time limit", "calls": "at its call limit", "cancelled": "cancelled",
+               "converged": "no better list for a while", "exhausted": "nothing left to try"}.get(result.stopped, result.stopped)
+    return (
+        f"deep search: {result.tried:,} candidates in {result.seconds:.1f} s ({stopped}); "
+        f"the winner came from {result.winner_source or 'no list'}"
+    )
 
 
 def _predicted(value: int | None) -> str:

@@ -49,6 +49,9 @@ class Job:
         # every later report that carries none (vscode-languageclient's ProgressPart).
         self._percentage: int | None = None
         self._started_at = 0.0
+        # The request's own `workDoneToken`, when the client gave one: progress goes there (client-initiated
+        # progress, shown where the client chose) instead of on a token the server creates.
+        self._client_token = getattr(ls.protocol, "work_done_token", None) if follow_request else None
         if follow_request:
             self._follow_current_request()
 
@@ -112,17 +115,19 @@ class Job:
         self.ls.jobs.finished(self)
 
     def _start_progress(self) -> None:
-        if self._finished or not self.ls.supports("window.work_done_progress"):
+        if self._finished or (self._client_token is None and not self.ls.supports("window.work_done_progress")):
             return
         self._begin_task = asyncio.ensure_future(self._begin())
 
     async def _begin(self) -> None:
-        token = f"passpilot-{uuid.uuid4()}"
-        try:
-            await self.ls.work_done_progress.create_async(token)
-        except Exception as error:  # noqa: BLE001 - a client may refuse; the job goes on without progress
-            log.info("client refused a progress token: %s", error)
-            return
+        token = self._client_token
+        if token is None:
+            token = f"passpilot-{uuid.uuid4()}"
+            try:
+                await self.ls.work_done_progress.create_async(token)
+            except Exception as error:  # noqa: BLE001 - a client may refuse; the job goes on without progress
+                log.info("client refused a progress token: %s", error)
+                return
         if self._finished:
             self.ls.work_done_progress.tokens.pop(token, None)
             return

@@ -123,6 +123,19 @@ class Measurements:
             if not waiter.done():
                 waiter.set_result(result)
 
+    def remember_search(self, function: StandaloneFunction, result: FunctionResult, generation: int) -> None:
+        """A deep search's result becomes the function's figures when it is no worse than what the
+        budget found (loop thread; the result of an engine that was replaced since is dropped)."""
+        if generation != self.ls.engine.generation or result.best is None or not result.best.ok:
+            return
+        key = self.key(function)
+        known = self.results.get(key)
+        if known is not None and known.best is not None and known.best.ok and known.best.count < result.best.count:
+            return
+        self.store(key, result)
+        self.queue.pop(key, None)
+        self.refresh_hints()
+
     # Queueing
 
     def document_changed(self, uri: str, functions: Sequence[StandaloneFunction]) -> None:

@@ -135,8 +135,13 @@ async def remember_rewrites(ls: PassPilotServer, analysis: Analysis, planned: Pl
             ls.measurements.remember_rewrite(*texts[result.name], result, measurement.count)
 
 
-async def plan_optimize(ls: PassPilotServer, target: Target, mode: str, job: Job) -> tuple[PlannedEdit, FunctionResult]:
-    result = await check_rewrite(ls, target, await measured(ls, target, job), mode, job)  # features/behaviour.py
+async def plan_optimize(
+    ls: PassPilotServer, target: Target, mode: str, job: Job, result: FunctionResult | None = None
+) -> tuple[PlannedEdit, FunctionResult]:
+    """The checked (features/behaviour.py), spliced and verified rewrite of a function, from `result`
+    (a deep search's) or from its measurement."""
+    found = result if result is not None else await measured(ls, target, job)
+    result = await check_rewrite(ls, target, found, mode, job)
     optimizer = ls.engine.optimizer
     planned = await job.run(plan_function_rewrite, optimizer.opt, target.analysis.text, target.name, result, mode)
     _unchanged(ls, target.uri, target.analysis.text)
@@ -214,3 +219,16 @@ async def apply(ls: PassPilotServer, uri: str, planned: PlannedEdit, label: str)
     log.info("the client did not apply the edit: %s", failure)
     reason = f"the editor did not apply the edit: {failure}" if failure else "the editor did not apply the edit"
     return Applied(False, reason, declined=True)
+
+
+def refused_answer(ls: PassPilotServer, error: EditRefused, **fields: Any) -> dict[str, Any]:
+    """A command's answer when it changed nothing: the reason is shown and returned."""
+    ls.show_message(f"PassPilot: {error}", types.MessageType.Warning)
+    return {"applied": False, "reason": str(error), **fields}
+
+
+def outcome_answer(ls: PassPilotServer, outcome: Applied) -> dict[str, Any]:
+    """A command's answer about its edit; a failure the user did not choose is shown."""
+    if not outcome.applied and not outcome.declined:
+        ls.show_message(f"PassPilot: {outcome.reason}", types.MessageType.Warning)
+    return outcome.fields()

@@ -63,3 +63,37 @@ def test_a_bad_value_names_its_key_and_falls_back_to_the_default(raw, key, expec
 )
 def test_diff_replacements_rebuild_the_new_text(old, new):
     assert apply_replacements(old, tuple(diff_replacements(old, new))) == new
+
+
+def _hover_server(with_model: bool):
+    from types import SimpleNamespace
+
+    model = {"path": "m.gguf", "profile": "passpilot", "identity": "m"} if with_model else None
+    return SimpleNamespace(engine=SimpleNamespace(model_info=lambda: model), settings=SimpleNamespace(budget=10))
+
+
+def _hover_result(model_passes: str, best_passes: str):
+    from lsp_server.engine import FunctionResult, Measurement
+    from lsp_server.ir import StandaloneFunction
+
+    function = StandaloneFunction(name="f", token="@f", text="", linkage=None, optnone_removed=False)
+    oz = Measurement("default<Oz>", "oz", 14)
+    model = Measurement(model_passes, "model", 15 if model_passes != best_passes else 12, predicted_before=27, predicted_after=11)
+    best = model if model_passes == best_passes else Measurement(best_passes, "coreset", 12)
+    return FunctionResult(function, 29, oz, best, (oz, model) if best is model else (oz, model, best))  # type: ignore[arg-type]
+
+
+def test_hover_pairs_each_prediction_with_the_count_of_the_same_list():
+    """The model's predicted count sits beside the measured count of the model's own list, never beside
+    the count of another list that won (issue 11, problem 5)."""
+    from lsp_server.features.hover import _figures
+
+    lost = "\n".join(_figures(_hover_server(True), _hover_result("instcombine", "sroa,gvn"), True))
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]] for line in lost.split("\n") if line.startswith("| ")}
+    assert rows["best"] == ["12 (−14.3% vs -Oz)", ""]  # the winner is the coreset's list: no prediction beside it
+    assert rows["model's list"] == ["15", "11"]  # the model's own list: measured 15, predicted 11
+    assert rows["original"] == ["29", "27"]
+
+    won = "\n".join(_figures(_hover_server(True), _hover_result("sroa,gvn", "sroa,gvn"), True))
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]] for line in won.split("\n") if line.startswith("| ")}
+    assert rows["best"] == ["12 (−14.3% vs -Oz)", "11"] and "model's list" not in rows

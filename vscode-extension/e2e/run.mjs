@@ -17,7 +17,8 @@
 // Between 3 and 4: the code lens above a long `define` line shows the figures inside a 1280 px window;
 // the "Passes" lens opens the pass explorer, whose steps start at the function's count as written and end
 // at its `best` figure; hover and code actions are shown. Between 5 and 6: "Optimize module" with a large
-// budget is cancelled from its progress notification, and the document stays as it was.
+// budget is cancelled from its progress notification, and the document stays as it was; then the deep search,
+// chosen from the code actions menu, shows its candidates and best so far in its notification and is cancelled.
 // Screenshots go to test-results/; those the README shows (hints, code lens, hover, code actions, diff,
 // pass explorer) also to docs/images/ (PASSPILOT_E2E_IMAGES: another folder, or "" for none).
 // Every process started here is stopped at the end.
@@ -684,7 +685,7 @@ async function main() {
     'the diff editor "as written ↔ optimized"',
     async () => {
       const notes = await notificationsText();
-      if (/previewFunction failed|no preview/.test(notes)) throw new Fatal(notes);
+      if (/previewFunction\) failed|no preview/.test(notes)) throw new Fatal(notes);
       const tabs = await page.$$eval('.tab', (els) => els.map((e) => e.textContent || ''));
       const t = tabs.find((x) => x.includes('as written ↔ optimized'));
       return t && (await page.locator('.monaco-diff-editor').count()) > 0 ? t : false;
@@ -708,7 +709,7 @@ async function main() {
     'the optimized function in the editor (dirty tab and the result message)',
     async () => {
       const notes = await notificationsText();
-      if (/optimizeFunction failed|not running/.test(notes)) throw new Fatal(notes);
+      if (/optimizeFunction\) failed|not running/.test(notes)) throw new Fatal(notes);
       const dirty = await page.locator('.tab.dirty', { hasText: fileName }).count();
       if (/was not changed/.test(notes)) throw new Fatal(`the server did not rewrite the function: ${notes}`);
       return dirty > 0 && /PassPilot: optimized @/.test(notes) ? notes : false;
@@ -772,6 +773,78 @@ async function main() {
   await sleep(2000);
   if ((await page.locator('.tab.dirty', { hasText: fileName }).count()) > 0) throw new Error('the cancelled optimization changed the document');
   if (fs.readFileSync(irFile, 'utf8') !== beforeCancel) throw new Error('the cancelled optimization changed the file');
+  writeSettings(goodCommand);
+
+  // --- 5c. deep search from the code action menu: progress in its notification, then Cancel -----
+  // A long time limit, so that the search is still running when Cancel is clicked. The notification
+  // shows the server's progress (candidates tried, best so far); Cancel stops the search and leaves
+  // the document as it was.
+  writeSettings(goodCommand, { 'passpilot.deepSearch.seconds': 600 });
+  await sleep(2000);
+  const current = fs.readFileSync(irFile, 'utf8');
+  const deepTarget = functions(current)
+    .filter((f) => f.name !== hint.name)
+    .sort((a, b) => countFunction(current, b.name) - countFunction(current, a.name))[0] ?? target;
+  const beforeDeep = fs.readFileSync(irFile, 'utf8');
+  await page.locator('.editor-instance .view-lines').first().click({ position: { x: 200, y: 10 } }).catch(() => {});
+  await goToLine(deepTarget.line + 2);
+  await page.keyboard.press('Control+.');
+  let deepAskedAt = Date.now();
+  const deepItem = page.locator('.action-widget .monaco-list-row', { hasText: 'Optimize function (deep search)' }).first();
+  await waitFor(
+    'the deep search in the code actions menu',
+    async () => {
+      if (await deepItem.isVisible()) return true;
+      if (Date.now() - deepAskedAt > 10_000) {
+        await page.keyboard.press('Escape');
+        await goToLine(deepTarget.line + 2);
+        await page.keyboard.press('Control+.');
+        deepAskedAt = Date.now();
+      }
+      return false;
+    },
+    { timeout: 60_000 },
+  );
+  await deepItem.click();
+  log(`chose "Optimize function (deep search)" on @${deepTarget.name}`);
+  const deepToast = page.locator('.notification-toast', { hasText: 'deep search of @' }).first();
+  const progressText = await waitFor(
+    'the deep search progress (candidates tried, best so far) in its notification',
+    async () => {
+      const notes = await notificationsText();
+      if (/deepOptimizeFunction\) failed|not running/.test(notes)) throw new Fatal(notes);
+      const text = (await deepToast.textContent().catch(() => '')) || '';
+      const m = /([\d,]+) candidates · best (\d+)/.exec(text);
+      return m && +m[1].replace(/,/g, '') > 0 ? text : false;
+    },
+    { timeout: 120_000, interval: 500 },
+  );
+  log(`deep search progress: ${progressText.replace(/\s+/g, ' ').slice(0, 160)}`);
+  await sleep(1500);
+  const laterText = (await deepToast.textContent().catch(() => '')) || '';
+  const tried = (t) => +((/([\d,]+) candidates/.exec(t) || [0, '0'])[1].replace(/,/g, ''));
+  if (tried(laterText) < tried(progressText)) throw new Error(`the candidate count went down: ${progressText} -> ${laterText}`);
+  // The notification and the function above it.
+  const toastBox = await deepToast.boundingBox();
+  const top = Math.max(0, toastBox.y - 260);
+  await docShot('deep-search.png', { x: Math.max(0, toastBox.x - 420), y: top, width: Math.min(WIDTH, toastBox.width + 420), height: toastBox.y + toastBox.height + 8 - top });
+  const deepCancelledAt = Date.now();
+  await deepToast.locator('.monaco-button', { hasText: 'Cancel' }).first().click();
+  log('clicked Cancel on the deep search');
+  await waitFor(
+    'the deep search cancellation to be reported',
+    async () => {
+      const notes = await notificationsText();
+      if (/PassPilot: optimized @/.test(notes) && /deep search:/.test(notes)) throw new Fatal(`the function was rewritten anyway: ${notes}`);
+      return /deep search of @[^\n]*cancelled; nothing was changed/.test(notes);
+    },
+    { timeout: 30_000 },
+  );
+  await waitFor('the server to stop the deep search', async () => !/deep search of/.test(await passpilotStatus()), { timeout: 15_000 });
+  log(`deep search cancelled in ${((Date.now() - deepCancelledAt) / 1000).toFixed(1)}s`);
+  await sleep(2000);
+  if ((await page.locator('.tab.dirty', { hasText: fileName }).count()) > 0) throw new Error('the cancelled deep search changed the document');
+  if (fs.readFileSync(irFile, 'utf8') !== beforeDeep) throw new Error('the cancelled deep search changed the file');
   writeSettings(goodCommand);
 
   // --- 6. "PassPilot: Restart server" starts a new server process -----------------------------

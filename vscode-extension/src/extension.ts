@@ -11,6 +11,7 @@ import {
   ServerOptions,
   State,
   TransportKind,
+  WorkDoneProgress,
 } from 'vscode-languageclient/node';
 import {
   checkImportable,
@@ -24,6 +25,7 @@ import {
 import { configurationFor, needsRestart, SECTION, toServerSettings } from './settings';
 import { formatStatus, normalizeStatus } from './status';
 import {
+  describeDeepSearch,
   describeInsert,
   describeModule,
   describeOptimize,
@@ -80,6 +82,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand('passpilot.client.optimizeFunctionAtCursor', (arg?: unknown) =>
       optimizeFunctionAtCursor(arg),
     ),
+    vscode.commands.registerCommand('passpilot.client.deepOptimizeFunction', (arg?: unknown) => deepOptimizeFunction(arg)),
     vscode.commands.registerCommand('passpilot.client.optimizeModule', (arg?: unknown) => optimizeModule(arg)),
     vscode.commands.registerCommand('passpilot.client.insertPassList', (arg?: unknown) => insertPassList(arg)),
     vscode.commands.registerCommand('passpilot.client.showOptimizedDiff', (arg?: unknown) => showOptimizedDiff(arg)),
@@ -258,6 +261,20 @@ async function startClient(): Promise<void> {
         }
         return lenses;
       },
+      // Likewise the code actions that carry a command (the deep search: it runs for seconds).
+      provideCodeActions: async (document, range, context, token, next) => {
+        const actions = await next(document, range, context, token);
+        for (const action of actions ?? []) {
+          if (action instanceof vscode.CodeAction) {
+            const mapped = clientCommandFor(action.command?.command);
+            if (action.command && mapped) action.command = { ...action.command, command: mapped };
+          } else {
+            const mapped = clientCommandFor(action.command);
+            if (mapped) action.command = mapped;
+          }
+        }
+        return actions;
+      },
       workspace: {
         // Answer `workspace/configuration` for our section with exactly the contract's object.
         configuration: async (params, token, next) => {
@@ -348,20 +365,26 @@ async function runningClient(): Promise<LanguageClient | undefined> {
   return client && client.state === State.Running ? client : undefined;
 }
 
+type Reporter = vscode.Progress<{ message?: string; increment?: number }>;
+
 /** Send a request with a progress notification whose Cancel button cancels it (`$/cancelRequest`);
  * the server stops the job and changes nothing. Undefined when it failed or was cancelled (the user is told). */
-async function requestWithProgress<T>(title: string, what: string, send: (c: LanguageClient, token: vscode.CancellationToken) => Promise<T>): Promise<T | undefined> {
+async function requestWithProgress<T>(
+  title: string,
+  what: string,
+  send: (c: LanguageClient, token: vscode.CancellationToken, progress: Reporter) => Promise<T>,
+): Promise<T | undefined> {
   const c = await runningClient();
   if (!c) return undefined;
   let cancelled = false;
   try {
     return await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title, cancellable: true },
-      async (_progress, token) => {
+      async (progress, token) => {
         token.onCancellationRequested(() => {
           cancelled = true;
         });
-        const result = await send(c, token);
+        const result = await send(c, token, progress);
         if (token.isCancellationRequested) throw new vscode.CancellationError();
         return result;
       },
@@ -379,10 +402,29 @@ async function requestWithProgress<T>(title: string, what: string, send: (c: Lan
   }
 }
 
+let progressSerial = 0;
+
+/** Run a server command with the notification's own progress token (`workDoneToken`): the server's
+ * progress messages (candidates tried, best so far; functions left) show in the notification that has
+ * the Cancel button, and the percentage fills its bar. */
 async function executeServerCommand<T>(title: string, command: string, args: object): Promise<T | undefined> {
-  return requestWithProgress(title, command, (c, token) =>
-    c.sendRequest(ExecuteCommandRequest.type, { command, arguments: [args] }, token) as Promise<T>,
-  );
+  // "PassPilot: deep search of @f cancelled; …" / "… failed (passpilot.deepOptimizeFunction): …"
+  const what = `${title.replace(/^PassPilot: /, '')} (${command})`;
+  return requestWithProgress(title, what, async (c, token, progress) => {
+    const workDoneToken = `passpilot-client-${process.pid}-${++progressSerial}`;
+    let reported = 0;
+    const listener = c.onProgress(WorkDoneProgress.type, workDoneToken, (value) => {
+      if (value.kind === 'end') return;
+      const increment = typeof value.percentage === 'number' ? Math.max(0, value.percentage - reported) : undefined;
+      if (increment !== undefined) reported += increment;
+      progress.report({ message: value.message, increment });
+    });
+    try {
+      return (await c.sendRequest(ExecuteCommandRequest.type, { command, arguments: [args], workDoneToken }, token)) as T;
+    } finally {
+      listener.dispose();
+    }
+  });
 }
 
 function functionArgs(c: LanguageClient | undefined, editor: vscode.TextEditor): object {
@@ -409,6 +451,14 @@ async function optimizeFunctionAtCursor(arg: unknown): Promise<void> {
   if (!target) return;
   const result = await executeServerCommand<unknown>('PassPilot: optimizing function', 'passpilot.optimizeFunction', target);
   if (result !== undefined) report(describeOptimize(result as never));
+}
+
+async function deepOptimizeFunction(arg: unknown): Promise<void> {
+  const target = functionTarget(arg);
+  if (!target) return;
+  const name = isFunctionRef(arg) ? `@${arg.function}` : 'function';
+  const result = await executeServerCommand<unknown>(`PassPilot: deep search of ${name}`, 'passpilot.deepOptimizeFunction', target);
+  if (result !== undefined) report(describeDeepSearch(result as never));
 }
 
 async function optimizeModule(arg: unknown): Promise<void> {

@@ -169,9 +169,10 @@ export function describeMinimized(r: unknown): { ok: boolean; text: string; pass
   };
 }
 
-/** Server commands of the code lenses, and the client commands that run them with progress and views. */
+/** Server commands of the code lenses and code actions, and the client commands that run them with progress and views. */
 export const LENS_COMMANDS: Readonly<Record<string, string>> = {
   'passpilot.optimizeFunction': 'passpilot.client.optimizeFunctionAtCursor',
+  'passpilot.deepOptimizeFunction': 'passpilot.client.deepOptimizeFunction',
   'passpilot.previewFunction': 'passpilot.client.showOptimizedDiff',
   'passpilot.showPassTrace': 'passpilot.client.explainPasses',
 };

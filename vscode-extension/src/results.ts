@@ -56,6 +56,19 @@ export function describeOptimize(r: Partial<OptimizeResult> | null | undefined):
   return { ok: true, text: `PassPilot: optimized ${fn}${counts}${via}.` };
 }
 
+/** Result of `passpilot.deepOptimizeFunction`: an optimize result with the search's figures. */
+export interface DeepSearchResult extends OptimizeResult {
+  search: { tried: number; seconds: number; stopped: string; winner_source: string | null };
+}
+
+/** "PassPilot: optimized @f: 29 → 12 instructions (-Oz 14, −14.3%) [search] · deep search: 2,345 candidates in 10.0 s." */
+export function describeDeepSearch(r: Partial<DeepSearchResult> | null | undefined): { ok: boolean; text: string } {
+  const base = describeOptimize(r);
+  const s = r && typeof r === 'object' ? r.search : undefined;
+  if (!base.ok || !s || typeof s.tried !== 'number' || typeof s.seconds !== 'number') return base;
+  return { ok: true, text: `${base.text.replace(/\.$/, '')} · deep search: ${s.tried.toLocaleString('en-US')} candidates in ${s.seconds.toFixed(1)} s.` };
+}
+
 export function describeModule(r: unknown): { ok: boolean; text: string } {
   if (!r || typeof r !== 'object') return { ok: false, text: 'PassPilot: the server returned no result.' };
   const { applied, functions } = r as { applied?: boolean; functions?: unknown[] };

@@ -16,6 +16,7 @@ export interface ServerSettings {
   budget: number;
   cache: { dir: string };
   compiler: { backend: CompilerBackend };
+  deepSearch: { seconds: number };
 }
 
 /** Dotted keys (relative to the `passpilot` section) that belong to the server contract, with defaults. */
@@ -29,6 +30,7 @@ export const SERVER_SETTING_DEFAULTS = {
   budget: 10,
   'cache.dir': '',
   'compiler.backend': 'auto',
+  'deepSearch.seconds': 10,
 } as const;
 
 export type ServerSettingKey = keyof typeof SERVER_SETTING_DEFAULTS;
@@ -52,11 +54,11 @@ function str(v: unknown, dflt: string): string {
   return typeof v === 'string' ? v : dflt;
 }
 
-function int(v: unknown, dflt: number, min: number): number {
+function int(v: unknown, dflt: number, min: number, max = Infinity): number {
   if (typeof v === 'string' && v.trim() !== '') v = Number(v);
   if (typeof v !== 'number' || !Number.isFinite(v)) return dflt;
   const n = Math.trunc(v);
-  return n < min ? dflt : n;
+  return n < min || n > max ? dflt : n;
 }
 
 /**
@@ -81,6 +83,7 @@ export function toServerSettings(get: SettingGetter): ServerSettings {
     compiler: {
       backend: COMPILER_BACKENDS.includes(backend as CompilerBackend) ? (backend as CompilerBackend) : d['compiler.backend'],
     },
+    deepSearch: { seconds: int(get('deepSearch.seconds'), d['deepSearch.seconds'], 1, 3600) },
   };
 }
 

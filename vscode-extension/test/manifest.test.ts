@@ -18,6 +18,7 @@ const SERVER_COMMANDS = [
   'passpilot.optimizeModule',
   'passpilot.previewFunction',
   'passpilot.showPassTrace',
+  'passpilot.deepOptimizeFunction',
 ];
 
 test('settings in package.json are the contract keys plus the client-only keys, with the same defaults', () => {

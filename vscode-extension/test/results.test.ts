@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { describeInsert, describeModule, describeOptimize, diffTitle, passesText, previewPaths } from '../src/results';
+import { describeDeepSearch, describeInsert, describeModule, describeOptimize, diffTitle, passesText, previewPaths } from '../src/results';
 
 test('optimize result message', () => {
   const r = describeOptimize({ applied: true, function: 'f', original: 57, oz: 31, best: 27, passes: 'instcombine', source: 'model' });
@@ -32,3 +32,16 @@ test('a refusal the server already explained adds no second message', () => {
   assert.equal(describeInsert({ applied: false, reason: 'no function here' }).text, '');
   assert.match(describeOptimize({ applied: false, function: 'f' }).text, /@f was not changed/);
 });
+
+test('describeDeepSearch adds the search figures to the optimize message', () => {
+  const r = describeDeepSearch({
+    applied: true, function: 'f', original: 57, oz: 31, best: 27, passes: 'instcombine', source: 'search (refined from coreset)',
+    search: { tried: 12345, seconds: 9.96, stopped: 'deadline', winner_source: 'search (refined from coreset)' },
+  });
+  assert.equal(r.ok, true);
+  assert.match(r.text, /^PassPilot: optimized @f: 57 → 27 instructions \(-Oz 31, −12\.9%\) \[search \(refined from coreset\)\] · deep search: 12,345 candidates in 10\.0 s\.$/);
+  // Not applied, or no figures: the optimize message alone.
+  assert.deepEqual(describeDeepSearch({ applied: false, function: 'f', reason: 'x' } as never), describeOptimize({ applied: false, function: 'f', reason: 'x' } as never));
+  assert.equal(describeDeepSearch({ applied: true, function: 'f', original: 3, best: 2 }).text, describeOptimize({ applied: true, function: 'f', original: 3, best: 2 }).text);
+});
+

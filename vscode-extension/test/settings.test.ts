@@ -11,6 +11,7 @@ test('defaults give the nested object of docs/design.md', () => {
     budget: 10,
     cache: { dir: '' },
     compiler: { backend: 'auto' },
+    deepSearch: { seconds: 10 },
   });
 });
 
@@ -26,6 +27,7 @@ test('dotted VS Code keys map to nested server keys', () => {
       budget: 0,
       'cache.dir': '/tmp/pp-cache',
       'compiler.backend': 'opt',
+      'deepSearch.seconds': 30,
       'server.command': ['x'],
       'server.pythonPath': '/py',
     }),
@@ -36,6 +38,7 @@ test('dotted VS Code keys map to nested server keys', () => {
     budget: 0,
     cache: { dir: '/tmp/pp-cache' },
     compiler: { backend: 'opt' },
+    deepSearch: { seconds: 30 },
   });
   assert.ok(!('server' in s), 'client-only settings are not sent to the server');
 });
@@ -51,6 +54,7 @@ test('invalid values fall back to defaults', () => {
       budget: -1,
       'cache.dir': null,
       'compiler.backend': 'fast',
+      'deepSearch.seconds': 3601,
     }),
   );
   assert.equal(s.opt.path, '');
@@ -61,6 +65,7 @@ test('invalid values fall back to defaults', () => {
   assert.equal(s.budget, 10);
   assert.equal(s.cache.dir, '');
   assert.equal(s.compiler.backend, 'auto');
+  assert.equal(s.deepSearch.seconds, 10);
 });
 
 test('numbers are truncated to integers and numeric strings accepted', () => {
