@@ -12,4 +12,6 @@ if [ -d vscode-extension/node_modules ]; then
   else
     echo "vscode-extension: e2e tools not installed (bash vscode-extension/scripts/setup-e2e.sh); real-editor test skipped"
   fi
+else
+  echo "vscode-extension: node_modules not installed (cd vscode-extension && npm ci); the extension's unit tests and real-editor test skipped"
 fi
