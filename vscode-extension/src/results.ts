@@ -69,12 +69,24 @@ export function describeDeepSearch(r: Partial<DeepSearchResult> | null | undefin
   return { ok: true, text: `${base.text.replace(/\.$/, '')} · deep search: ${s.tried.toLocaleString('en-US')} candidates in ${s.seconds.toFixed(1)} s.` };
 }
 
+/** "PassPilot: optimized 12 of 15 functions: 1,234 → 567 instructions (-Oz 600, −5.5%); 3 left as written."
+ * Totals over the functions that were rewritten: their count as written, after -Oz, and as written now. */
 export function describeModule(r: unknown): { ok: boolean; text: string } {
   if (!r || typeof r !== 'object') return { ok: false, text: 'PassPilot: the server returned no result.' };
   const { applied, functions } = r as { applied?: boolean; functions?: unknown[] };
-  const n = Array.isArray(functions) ? functions.length : 0;
+  const rows = (Array.isArray(functions) ? functions : []).filter((f): f is Record<string, unknown> => !!f && typeof f === 'object');
   if (!applied) return { ok: false, text: refusedByServer(r) ? '' : `PassPilot: the module was not changed.` };
-  return { ok: true, text: `PassPilot: optimized ${n} function${n === 1 ? '' : 's'}.` };
+  const written = rows.filter((f) => f.applied !== false);
+  const n = rows.length;
+  const counted = written.filter((f) => typeof f.original === 'number' && typeof f.oz === 'number' && typeof f.best === 'number');
+  const sum = (key: string) => counted.reduce((total, f) => total + (f[key] as number), 0);
+  const num = (x: number) => x.toLocaleString('en-US');
+  const totals = counted.length
+    ? `: ${num(sum('original'))} → ${num(sum('best'))} instructions (-Oz ${num(sum('oz'))}${pct(sum('oz'), sum('best')).replace(/^ \(/, ', ').replace(/\)$/, '')})`
+    : '';
+  const left = n - written.length;
+  const rest = left > 0 ? `; ${left} left as written` : '';
+  return { ok: true, text: `PassPilot: optimized ${written.length} of ${n} function${n === 1 ? '' : 's'}${totals}${rest}.` };
 }
 
 export function describeInsert(r: unknown): { ok: boolean; text: string } {

@@ -14,7 +14,19 @@ test('optimize result message', () => {
 });
 
 test('module and insert messages', () => {
-  assert.equal(describeModule({ applied: true, functions: [{}, {}] }).text, 'PassPilot: optimized 2 functions.');
+  assert.equal(describeModule({ applied: true, functions: [{}, {}] }).text, 'PassPilot: optimized 2 of 2 functions.');
+  // Module totals over the rewritten functions; those left as written are counted apart.
+  assert.equal(
+    describeModule({
+      applied: true,
+      functions: [
+        { function: 'a', original: 1000, oz: 500, best: 450, applied: true },
+        { function: 'b', original: 234, oz: 100, best: 100, applied: true },
+        { function: 'c', original: 50, oz: 20, best: 20, applied: false, reason: 'behaviour differs' },
+      ],
+    }).text,
+    'PassPilot: optimized 2 of 3 functions: 1,234 → 550 instructions (-Oz 600, −8.3%); 1 left as written.',
+  );
   assert.equal(describeModule({ applied: false, functions: [] }).ok, false);
   assert.equal(describeInsert({ applied: true, passes: ['a', 'b'] }).text, "PassPilot: inserted -passes='a,b'.");
   assert.equal(passesText('x,y'), 'x,y');
