@@ -24,6 +24,7 @@ from .engine import (
     FunctionResult,
     UnknownFunction,
     assemble,
+    defaults,
     standalone_functions,
     write_back,
 )
@@ -71,19 +72,19 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    def engine_options(sub: argparse.ArgumentParser, budget: int) -> None:
-        sub.add_argument("--budget", type=_non_negative, default=budget, help="opt calls per function beyond -Oz")
+    def engine_options(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--budget", type=_non_negative, default=defaults.BUDGET, help="opt calls per function beyond -Oz")
         sub.add_argument("--sources", default=",".join(DEFAULT_SOURCES), help=f"comma-separated, from {','.join(SOURCE_NAMES)}")
-        sub.add_argument("--model", default="", help="GGUF model path, or 'none' (default: the shipped model)")
-        sub.add_argument("--profile", default="passpilot", choices=["passpilot", "llm-compiler-ftd"], help="prompt profile")
-        sub.add_argument("--samples", type=_positive, default=4, help="model answers per function")
-        sub.add_argument("--gpu-layers", type=int, default=0, help="model layers offloaded to the GPU (-1: all)")
-        sub.add_argument("--threads", type=_non_negative, default=0, help="model CPU threads (0: from the model's size; 1 for the shipped model)")
+        sub.add_argument("--model", default=defaults.MODEL_PATH, help="GGUF model path, or 'none' (default: the shipped model)")
+        sub.add_argument("--profile", default=defaults.MODEL_PROFILE, choices=["passpilot", "llm-compiler-ftd"], help="prompt profile")
+        sub.add_argument("--samples", type=_positive, default=defaults.MODEL_SAMPLES, help="model answers per function")
+        sub.add_argument("--gpu-layers", type=int, default=defaults.GPU_LAYERS, help="model layers offloaded to the GPU (-1: all)")
+        sub.add_argument("--threads", type=_non_negative, default=defaults.MODEL_THREADS, help="model CPU threads (0: from the model's size; 1 for the shipped model)")
         sub.add_argument("--opt", default="", help="the opt executable (default: PASSPILOT_OPT, else newest on PATH)")
-        sub.add_argument("--jobs", type=_non_negative, default=0, help="parallel opt processes (default: all cores)")
-        sub.add_argument("--timeout", type=float, default=20.0, help="seconds before an opt run counts as hung")
+        sub.add_argument("--jobs", type=_non_negative, default=defaults.JOBS, help="parallel opt processes (default: all cores)")
+        sub.add_argument("--timeout", type=float, default=defaults.TIMEOUT_S, help="seconds before an opt run counts as hung")
         sub.add_argument(
-            "--backend", default="auto", choices=BACKEND_CHOICES, help="run candidates in opt processes or libLLVM workers (auto: libllvm when it loads)"
+            "--backend", default=defaults.BACKEND, choices=BACKEND_CHOICES, help="run candidates in opt processes or libLLVM workers (auto: libllvm when it loads)"
         )
         sub.add_argument("--time", type=_positive_seconds, metavar="SECONDS", help="deep search: seconds per function (instead of --budget)")
         sub.add_argument("--calls", type=_positive, metavar="N", help="deep search: at most N candidates per function beyond -Oz")
@@ -100,13 +101,13 @@ def _parser() -> argparse.ArgumentParser:
         "--check-behaviour", action="store_true", help="run each rewrite against the original on random inputs (clang-22); block those that differ"
     )
     optimize.add_argument("--behaviour-trials", type=_positive, default=DEFAULT_TRIALS, help="inputs per behaviour check")
-    engine_options(optimize, budget=10)
+    engine_options(optimize)
 
     bench = commands.add_parser("bench", help="measure the engine on every .ll file under a folder")
     bench.add_argument("directory", type=Path)
     bench.add_argument("--limit", type=_non_negative, default=0, help="an even sample of N functions (0: all)")
     bench.add_argument("--cache", action="store_true", help="use the result cache (off: times are real opt runs)")
-    engine_options(bench, budget=10)
+    engine_options(bench)
 
     serve = commands.add_parser("serve", help="run the language server")
     serve.add_argument("--stdio", action="store_true", help="talk over stdin/stdout (the default)")

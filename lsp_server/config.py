@@ -17,7 +17,7 @@ import cattrs
 from attrs import validators as v
 
 from .compiler import BACKEND_CHOICES
-from .engine import EngineSettings
+from .engine import EngineSettings, defaults
 from .engine.deep import DeepOptions
 
 SECTION = "passpilot"
@@ -36,13 +36,13 @@ class OptSettings:
 
 @attrs.frozen
 class ModelSettings:
-    path: str = attrs.field(default="", metadata=_key("path", 'a string (GGUF file, "" or "none")'))
+    path: str = attrs.field(default=defaults.MODEL_PATH, metadata=_key("path", 'a string (GGUF file, "" or "none")'))
     profile: str = attrs.field(
-        default="passpilot", validator=v.in_(PROFILES), metadata=_key("profile", " or ".join(f'"{p}"' for p in PROFILES))
+        default=defaults.MODEL_PROFILE, validator=v.in_(PROFILES), metadata=_key("profile", " or ".join(f'"{p}"' for p in PROFILES))
     )
-    samples: int = attrs.field(default=4, validator=v.ge(1), metadata=_key("samples", "an integer >= 1"))
-    gpu_layers: int = attrs.field(default=0, validator=v.ge(-1), metadata=_key("gpuLayers", "an integer >= -1"))
-    threads: int = attrs.field(default=0, validator=v.ge(0), metadata=_key("threads", "an integer >= 0 (0: automatic)"))
+    samples: int = attrs.field(default=defaults.MODEL_SAMPLES, validator=v.ge(1), metadata=_key("samples", "an integer >= 1"))
+    gpu_layers: int = attrs.field(default=defaults.GPU_LAYERS, validator=v.ge(-1), metadata=_key("gpuLayers", "an integer >= -1"))
+    threads: int = attrs.field(default=defaults.MODEL_THREADS, validator=v.ge(0), metadata=_key("threads", "an integer >= 0 (0: automatic)"))
 
 
 @attrs.frozen
@@ -53,7 +53,7 @@ class CacheSettings:
 @attrs.frozen
 class CompilerSettings:
     backend: str = attrs.field(
-        default="auto", validator=v.in_(BACKEND_CHOICES), metadata=_key("backend", " or ".join(f'"{c}"' for c in BACKEND_CHOICES))
+        default=defaults.BACKEND, validator=v.in_(BACKEND_CHOICES), metadata=_key("backend", " or ".join(f'"{c}"' for c in BACKEND_CHOICES))
     )
 
 
@@ -70,7 +70,7 @@ class DeepSearchSettings:
 class Settings:
     opt: OptSettings = attrs.field(factory=OptSettings, metadata=_key("opt", "an object"))
     model: ModelSettings = attrs.field(factory=ModelSettings, metadata=_key("model", "an object"))
-    budget: int = attrs.field(default=10, validator=v.ge(0), metadata=_key("budget", "an integer >= 0"))
+    budget: int = attrs.field(default=defaults.BUDGET, validator=v.ge(0), metadata=_key("budget", "an integer >= 0"))
     cache: CacheSettings = attrs.field(factory=CacheSettings, metadata=_key("cache", "an object"))
     compiler: CompilerSettings = attrs.field(factory=CompilerSettings, metadata=_key("compiler", "an object"))
     deep_search: DeepSearchSettings = attrs.field(factory=DeepSearchSettings, metadata=_key("deepSearch", "an object"))

@@ -1,6 +1,7 @@
 """The PassPilot language server: state, and the wiring of LSP methods to `features/`.
 
-Every handler lives in a feature module and takes the server as `ls`. The server object holds all state
+Every handler lives in a feature module and takes the server as `ls`; the services they share live in
+`session/`. The server object holds all state
 (typed settings, the assembled engine, open documents, measured results); there are no module-level
 mutable globals. The engine is synchronous, so it runs in executor threads and never blocks the loop
 that reads messages.
@@ -40,11 +41,11 @@ from .features import (
     symbols,
 )
 from .features import codelens, deep_search, pass_trace, rename, semantic_tokens
-from .features.documents import SYNC_KIND, DocumentState
-from .features.engine import EngineState
-from .features.jobs import JobTracker
-from .features.measure import Measurements
-from .features.positions import Positions
+from .session.documents import SYNC_KIND, DocumentState
+from .session.engine import EngineState
+from .session.jobs import JobTracker
+from .session.measure import Measurements
+from .session.positions import Positions
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -113,7 +114,7 @@ class PassPilotServer(LanguageServer):
         self.shutdown_requested = False
         self.engine = EngineState()
         self.documents: dict[str, DocumentState] = {}
-        self.measurements = Measurements(self)
+        self.measurements = Measurements(self, self.engine, self.documents)
         self.positions_cache: dict[tuple[str, str], Positions] = {}  # see Positions.of
         self.jobs = JobTracker(self)
         # Parsing, extraction and the engine's driver threads; `opt` processes run in the optimizer's own pool.
@@ -133,7 +134,7 @@ class PassPilotServer(LanguageServer):
         return await loop.run_in_executor(self.executor, functools.partial(function, *args, **kwargs))
 
     def notify_status(self, message: str | None = None) -> None:
-        from .features.status import send_status
+        from .session.status import send_status
 
         send_status(self, message)
 

@@ -80,13 +80,6 @@ class PassVocabulary:
         parser = _Parser(text.replace(" ", "").replace("\n", "").replace("\t", ""), self)
         return parser.parse()
 
-    def is_known(self, element: str) -> bool:
-        try:
-            self.check(element)
-        except PassListError:
-            return False
-        return True
-
 
 class _Parser:
     def __init__(self, text: str, vocabulary: PassVocabulary):

@@ -1,5 +1,6 @@
 """The optimization engine: candidate sources, measurement through `opt`, choice, write-back."""
 
+from . import defaults
 from .cache import ResultCache, default_cache_dir
 from .factory import Assembly, EngineSettings, assemble
 from .module import (
@@ -35,6 +36,7 @@ __all__ = [
     "assemble",
     "choice",
     "default_cache_dir",
+    "defaults",
     "optimize_module",
     "standalone_functions",
     "write_back",

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..compiler import OptTool, find_opt, load_vocabulary, open_backend
+from . import defaults
 from .cache import ResultCache
 from .optimizer import Optimizer, parallel_jobs
 from .sources import CandidateSource, ModelSource, RandomSearchSource, default_coreset, models_dir
@@ -18,17 +19,19 @@ DEFAULT_MODEL_FILE = "passpilot.gguf"
 
 @dataclass(frozen=True)
 class EngineSettings:
+    """What an engine is assembled from; the defaults are `defaults`'s."""
+
     opt_path: str = ""
-    model_path: str = ""  # "" -> the shipped model, "none" -> no model
-    model_profile: str = "passpilot"
-    samples: int = 4
-    gpu_layers: int = 0
-    model_threads: int = 0  # llama.cpp CPU threads; 0: chosen from the model's size (model.runtime)
+    model_path: str = defaults.MODEL_PATH
+    model_profile: str = defaults.MODEL_PROFILE
+    samples: int = defaults.MODEL_SAMPLES
+    gpu_layers: int = defaults.GPU_LAYERS
+    model_threads: int = defaults.MODEL_THREADS
     cache_dir: str = ""
     use_cache: bool = True
-    jobs: int = 0
-    timeout: float = 20.0
-    backend: str = "auto"  # "auto" | "opt" | "libllvm" (compiler.backend, --backend)
+    jobs: int = defaults.JOBS
+    timeout: float = defaults.TIMEOUT_S
+    backend: str = defaults.BACKEND  # "auto" | "opt" | "libllvm" (compiler.backend, --backend)
 
 
 @dataclass

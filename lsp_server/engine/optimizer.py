@@ -128,9 +128,6 @@ class Optimizer:
         if self.cache is not None:
             self.cache.close()
 
-    def available_sources(self) -> list[str]:
-        return ["oz", *self.sources]
-
     def measure(
         self, function: StandaloneFunction, candidate: Candidate, cancel: threading.Event | None = None, *, want_output: bool = False
     ) -> Measurement:

@@ -18,14 +18,14 @@ from pygls.capabilities import get_capability
 from pygls.exceptions import JsonRpcRequestCancelled
 
 from ..engine import Cancelled
-from .behaviour import verdicts
+from ..session.behaviour import verdicts
+from ..session.documents import current_text
+from ..session.edits import EditRefused, workspace_edit
+from ..session.jobs import Job
+from ..session.operations import plan_insert_pass_list, plan_optimize, resolve_target
 from .commands import INSERT_PASS_LIST, OPTIMIZE_FUNCTION
 from .deep_search import DEEP_OPTIMIZE_FUNCTION
 from .deep_search import TITLE as DEEP_SEARCH
-from .documents import current_text
-from .edits import EditRefused, workspace_edit
-from .jobs import Job
-from .operations import plan_insert_pass_list, plan_optimize, resolve_target
 
 if TYPE_CHECKING:
     from ..server import PassPilotServer

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 
 from ..engine import FunctionResult
+from ..session.documents import current_text
+from ..session.positions import Positions
 from .commands import OPTIMIZE_FUNCTION, PREVIEW_FUNCTION
-from .documents import current_text
 from .inlay_hints import MINUS, STALE, change_text
 from .pass_trace import SHOW_PASS_TRACE
-from .positions import Positions
 
 if TYPE_CHECKING:
     from ..server import PassPilotServer

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lsprotocol import types
 from pygls.exceptions import JsonRpcRequestCancelled
 
 from ..engine import Cancelled
-from .edits import EditRefused, result_summary
-from .jobs import Job
-from .operations import (
-    Applied,
+from ..session.edits import EditRefused, result_summary
+from ..session.jobs import Job
+from ..session.operations import (
     _argument,
     apply,
     outcome_answer,

@@ -18,10 +18,10 @@ from pygls.exceptions import JsonRpcInvalidParams, JsonRpcRequestCancelled
 from ..engine import Cancelled, Optimizer
 from ..engine.deep import DeepOptions, DeepResult, DeepSearch
 from ..ir import StandaloneFunction
-from .edits import EditRefused, result_summary
+from ..session.edits import EditRefused, result_summary
+from ..session.jobs import Job
+from ..session.operations import Target, _argument, apply, outcome_answer, plan_optimize, refused_answer, require_engine, resolve_target
 from .inlay_hints import change_text
-from .jobs import Job
-from .operations import Target, _argument, apply, outcome_answer, plan_optimize, refused_answer, require_engine, resolve_target
 
 if TYPE_CHECKING:
     from ..server import PassPilotServer

@@ -13,11 +13,11 @@ from lsprotocol import types
 from ..engine import FunctionResult
 from ..engine.deep import DeepResult
 from ..ir import FunctionSpan, StandaloneFunction
-from .behaviour import verdicts
-from .documents import DocumentState, open_layout
+from ..ir.irtext import NameIndex, Token
+from ..session.behaviour import verdicts
+from ..session.documents import DocumentState, open_layout
+from ..session.positions import Positions
 from .inlay_hints import change_text
-from .irtext import NameIndex, Token
-from .positions import Columns
 
 if TYPE_CHECKING:
     from ..server import PassPilotServer
@@ -43,11 +43,10 @@ async def hover(ls: PassPilotServer, params: types.HoverParams) -> types.Hover |
     if opened is None:
         return None
     state, text, layout = opened
-    line = params.position.line
-    if not 0 <= line < len(layout.lines):
+    positions = Positions.of(ls, text, layout.lines)
+    if not 0 <= params.position.line < positions.client_line_count:
         return None
-    columns = Columns.of(ls)
-    column = columns.from_client(layout.lines[line], params.position.character)
+    line, column = positions.to_ir(params.position)
     names = await state.names_of(ls, text)
     token = names.at(line, column)
     if token is None:
@@ -63,7 +62,7 @@ async def hover(ls: PassPilotServer, params: types.HoverParams) -> types.Hover |
     kind = types.MarkupKind.Markdown if markdown else types.MarkupKind.PlainText
     return types.Hover(
         contents=types.MarkupContent(kind=kind, value=body),
-        range=columns.range(layout.lines, token.line, token.start, token.end),
+        range=positions.range(token.line, token.start, token.end),
     )
 
 

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 
 from ..engine import FunctionResult
-from .documents import current_text
-from .measure import VISIBLE, Shown
-from .positions import Positions
+from ..session.documents import current_text
+from ..session.measure import VISIBLE, Shown
+from ..session.positions import Positions
 
 if TYPE_CHECKING:
     from ..server import PassPilotServer

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from .documents import open_layout
-from .irtext import NameIndex, Token
-from .positions import Positions
+from ..ir.irtext import NameIndex, Token
+from ..session.documents import open_layout
+from ..session.positions import Positions
 
 if TYPE_CHECKING:
     from ..server import PassPilotServer

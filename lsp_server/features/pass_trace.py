@@ -21,9 +21,9 @@ from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcRequ
 
 from ..engine import Cancelled, default_cache_dir
 from ..engine.trace import Minimized, PassTrace, TraceError, minimize_passes, trace_passes
-from .edits import EditRefused
-from .jobs import Job
-from .operations import Target, measured, require_engine, resolve_target
+from ..session.edits import EditRefused
+from ..session.jobs import Job
+from ..session.operations import Target, measured, require_engine, resolve_target
 
 if TYPE_CHECKING:
     from ..server import PassPilotServer

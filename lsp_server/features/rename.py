@@ -19,10 +19,10 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
 from ..ir import ModuleLayout, check
-from .documents import open_layout
-from .edits import Replacement, workspace_edit
-from .irtext import NameIndex, Token
-from .positions import Positions
+from ..ir.irtext import NameIndex, Token
+from ..session.documents import open_layout
+from ..session.edits import Replacement, workspace_edit
+from ..session.positions import Positions
 
 if TYPE_CHECKING:
     from ..server import PassPilotServer

@@ -1,6 +1,6 @@
 """Semantic tokens (full document and range): what a name is, and where it is defined.
 
-Names come from the name index (irtext.py): `@functions` and `@globals`, `%values`, parameters, labels,
+Names come from the name index (ir/irtext.py): `@functions` and `@globals`, `%values`, parameters, labels,
 `%types`, `#attribute groups`, `!metadata` and `$comdats`; a defining occurrence carries the modifiers
 `declaration` and `definition` (a `declare` only `declaration`). Bare words are keywords (structure,
 instructions, predicates, constants), built-in types, or modifiers (linkage, attributes). lit directives
@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, NamedTuple
 from lsprotocol import types
 
 from ..ir import ModuleLayout
-from .documents import open_layout
-from .irtext import NameIndex, Token
-from .positions import Positions, units
+from ..ir.irtext import NameIndex, Token
+from ..session.documents import open_layout
+from ..session.positions import Positions, units
 
 if TYPE_CHECKING:
     from ..server import PassPilotServer

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 
 from ..config import SECTION, changed_keys, describe, load_settings
-from .documents import use_client_lines
-from .engine import build
-from .jobs import Job
+from ..session.documents import use_client_lines
+from ..session.engine import build
+from ..session.jobs import Job
 
 if TYPE_CHECKING:
     from ..server import PassPilotServer

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from .documents import open_layout
-from .positions import Positions
+from ..session.documents import open_layout
+from ..session.positions import Positions
 
 if TYPE_CHECKING:
     from ..server import PassPilotServer

@@ -150,6 +150,15 @@ async def test_lone_carriage_returns_place_hints_symbols_and_folds_on_the_client
     )
     defined = text.index("@square(i32 noundef %0)")
     assert [loc.range.start for loc in locations] == [lsp_position(text, defined, encoding)]
+
+    # Hover on that call: the token is found, and its range given, on the client's lines.
+    hovered = await client.text_document_hover_async(
+        types.HoverParams(text_document=types.TextDocumentIdentifier(uri=uri), position=lsp_position(text, call, encoding))
+    )
+    assert hovered is not None and "@square" in hovered.contents.value
+    assert hovered.range == types.Range(
+        start=lsp_position(text, call - 1, encoding), end=lsp_position(text, call + len("square"), encoding)
+    )
     client.editor.close(uri)
 
 

@@ -10,9 +10,9 @@ import pytest
 from lsprotocol import types
 from pygls.workspace.position_codec import PositionCodec
 
-from lsp_server.features.documents import ClientTextDocument
-from lsp_server.features.edits import Replacement, apply_replacements
-from lsp_server.features.positions import Edit, Positions
+from lsp_server.session.documents import ClientTextDocument
+from lsp_server.session.edits import Replacement, apply_replacements
+from lsp_server.session.positions import Edit, Positions
 
 from .conftest import apply_text_edits, lsp_offset, lsp_position
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lsp_server.config import Settings, changed_keys, load_settings
-from lsp_server.features.edits import apply_replacements, diff_replacements
+from lsp_server.session.edits import apply_replacements, diff_replacements
 
 
 def test_settings_defaults_nested_dotted_and_wrapped():

@@ -83,3 +83,22 @@ export function ozCount(file, name, { opt = 'opt-22', extract = 'llvm-extract-22
 export function verify(file, { opt = 'opt-22' } = {}) {
   execFileSync(opt, ['-passes=verify', '-disable-output', file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
+
+/**
+ * The module with `copies` renamed copies of its defined functions appended (`@f` → `@f.copy1`, …; calls
+ * between them renamed alike, so each copy is a distinct function): a module with many functions to measure.
+ */
+export function withCopies(text, copies) {
+  const lines = text.split('\n');
+  const defined = functions(text);
+  const names = defined.map((f) => f.name).filter((n) => /^[-a-zA-Z$._0-9]+$/.test(n));
+  const rename = new RegExp(String.raw`@(${names.map((n) => n.replace(/[.$]/g, '\\$&')).join('|')})(?=[\s(,)])`, 'g');
+  const out = [...lines];
+  for (let k = 1; k <= copies; k++) {
+    for (const f of defined) {
+      if (!names.includes(f.name)) continue;
+      out.push('', ...lines.slice(f.line, f.end + 1).map((l) => l.replace(rename, (_, n) => `@${n}.copy${k}`)));
+    }
+  }
+  return out.join('\n');
+}

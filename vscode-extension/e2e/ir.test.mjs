@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { countFunction, functions } from './ir.mjs';
+import { countFunction, functions, withCopies } from './ir.mjs';
 
 const ir = `; comment
 define dso_local i32 @f(i32 noundef %0) #0 {
@@ -39,4 +39,12 @@ test('counts instruction lines; switch counts once; labels, debug records and co
     ],
   );
   assert.equal(countFunction(ir, 'quoted name'), 2);
+});
+
+test('withCopies appends renamed copies, calls renamed alike', () => {
+  const src = 'define i32 @g(i32 %0) {\n  ret i32 %0\n}\n\ndefine i32 @f(i32 %0) {\n  %2 = call i32 @g(i32 %0)\n  ret i32 %2\n}\n';
+  const out = withCopies(src, 2);
+  assert.deepEqual(functions(out).map((f) => f.name), ['g', 'f', 'g.copy1', 'f.copy1', 'g.copy2', 'f.copy2']);
+  assert.match(out, /define i32 @f\.copy2\(i32 %0\) \{\n  %2 = call i32 @g\.copy2\(i32 %0\)/);
+  assert.ok(out.startsWith(src.trimEnd()));
 });

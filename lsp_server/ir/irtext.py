@@ -11,8 +11,8 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from ..ir import ModuleLayout
-from ..ir.tokens import NAME as _NAME
+from .layout import ModuleLayout
+from .tokens import NAME as _NAME
 _TOKEN = re.compile(
     rf"""
      (?P<global>@{_NAME})

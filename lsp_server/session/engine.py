@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..compiler import OptNotFound
 from ..engine import Assembly, EngineSettings, Optimizer, assemble
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass
@@ -18,7 +17,6 @@ class EngineState:
     assembly: Assembly | None = None
     error: str | None = None  # e.g. the OptNotFound message with the install hint
     generation: int = 0  # bumped on every re-assembly: results of an older engine are dropped
-    retired: list[Optimizer] = field(default_factory=list)
 
     @property
     def optimizer(self) -> Optimizer | None:
@@ -36,14 +34,6 @@ class EngineState:
         if self.assembly is None or self.assembly.model_identity is None or self.settings is None:
             return None
         return {"path": self.assembly.model_path or "", "profile": self.settings.model_profile, "identity": self.assembly.model_identity}
-
-    def close(self) -> None:
-        for optimizer in [*self.retired, *([self.optimizer] if self.optimizer else [])]:
-            try:
-                optimizer.close()
-            except Exception:  # noqa: BLE001
-                log.debug("closing an optimizer failed", exc_info=True)
-        self.retired.clear()
 
 
 def build(settings: EngineSettings) -> tuple[Assembly | None, str | None]:

@@ -14,7 +14,7 @@ import dataclasses
 import itertools
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from ..engine import DEFAULT_SOURCES, Cancelled, FunctionResult, Optimizer
@@ -24,6 +24,7 @@ from .jobs import Job
 if TYPE_CHECKING:
     from ..server import PassPilotServer
     from .documents import DocumentState
+    from .engine import EngineState
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +63,12 @@ class Shown:
 class Measurements:
     title = "PassPilot: measuring functions"
 
-    def __init__(self, ls: PassPilotServer):
+    def __init__(self, ls: PassPilotServer, engine: EngineState, documents: Mapping[str, DocumentState]):
+        """`engine` and `documents` are the server's (updated in place); `ls` runs jobs, asks the client to
+        refresh, and holds the settings (a change replaces them: see `budget`)."""
         self.ls = ls
+        self.engine = engine
+        self.documents = documents
         self.results: dict[Key, FunctionResult] = {}
         self.queue: dict[Key, tuple[int, int, StandaloneFunction, set[str]]] = {}  # key -> (priority, order, fn, uris)
         self.skipped: set[Key] = set()  # cancelled by the user: not re-queued until the text changes
@@ -76,10 +81,15 @@ class Measurements:
         self._resetting = False
         self.rewrites: dict[str, Rewrite] = {}  # by the function's text as PassPilot wrote it
 
+    @property
+    def budget(self) -> int:
+        """The budget of the server's current settings."""
+        return self.ls.settings.budget
+
     # Lookups
 
     def key(self, function: StandaloneFunction, budget: int | None = None) -> Key:
-        return (self.ls.settings.budget if budget is None else budget, function.text)
+        return (self.budget if budget is None else budget, function.text)
 
     def get(self, function: StandaloneFunction) -> FunctionResult | None:
         return self.results.get(self.key(function))
@@ -126,7 +136,7 @@ class Measurements:
     def remember_search(self, function: StandaloneFunction, result: FunctionResult, generation: int) -> None:
         """A deep search's result becomes the function's figures when it is no worse than what the
         budget found (loop thread; the result of an engine that was replaced since is dropped)."""
-        if generation != self.ls.engine.generation or result.best is None or not result.best.ok:
+        if generation != self.engine.generation or result.best is None or not result.best.ok:
             return
         key = self.key(function)
         known = self.results.get(key)
@@ -149,7 +159,7 @@ class Measurements:
         self.enqueue(functions, BACKGROUND, uri, force=True)  # an edit resumes work the user cancelled
 
     def enqueue(self, functions: Sequence[StandaloneFunction], priority: int, uri: str | None = None, *, force: bool = False) -> None:
-        if not self.ls.engine.ready:
+        if not self.engine.ready:
             return
         for function in functions:
             key = self.key(function)
@@ -202,7 +212,7 @@ class Measurements:
         if self._job is not None:
             self._resetting = True
             self._job.request_cancel()
-        for state in list(self.ls.documents.values()):
+        for state in list(self.documents.values()):
             if state.good is not None and state.good.functions:
                 self.enqueue([state.good.functions[s.name] for s in state.good.layout.functions if s.name in state.good.functions], BACKGROUND, state.uri)
         self.refresh_hints()
@@ -218,18 +228,18 @@ class Measurements:
 
     async def measure(self, functions: Sequence[StandaloneFunction], job: Job) -> list[FunctionResult]:
         """Measure now (for a command or code action), reusing results already there."""
-        optimizer = self.ls.engine.optimizer
+        optimizer = self.engine.optimizer
         if optimizer is None:
-            raise RuntimeError(self.ls.engine.error or "the engine is not ready")
-        budget = self.ls.settings.budget
-        generation = self.ls.engine.generation
+            raise RuntimeError(self.engine.error or "the engine is not ready")
+        budget = self.budget
+        generation = self.engine.generation
         known = {self.key(f, budget): self.results[self.key(f, budget)] for f in functions if self.key(f, budget) in self.results}
         missing = [f for f in functions if self.key(f, budget) not in known]
         if missing:
             results = await job.run(_optimize, optimizer, missing, budget, job.cancel, job.report)
             for function, result in zip(missing, results):
                 known[self.key(function, budget)] = result
-                if generation == self.ls.engine.generation:
+                if generation == self.engine.generation:
                     self.store(self.key(function, budget), result)
                     self.queue.pop(self.key(function, budget), None)
             self.refresh_hints()
@@ -247,15 +257,15 @@ class Measurements:
             self._worker = asyncio.ensure_future(self._work())
 
     def _batch(self) -> list[tuple[Key, StandaloneFunction]]:
-        optimizer = self.ls.engine.optimizer
+        optimizer = self.engine.optimizer
         jobs = optimizer.jobs if optimizer else 1
-        size = max(1, math.ceil(2 * jobs / (self.ls.settings.budget + 1)))
+        size = max(1, math.ceil(2 * jobs / (self.budget + 1)))
         ordered = sorted(self.queue.items(), key=lambda item: (item[1][0], item[1][1]))
         return [(key, entry[2]) for key, entry in ordered[:size]]
 
     async def _start_job(self) -> Job:
         if self._job is None:
-            self._job = Job(self.ls, self.title, follow_request=False)
+            self._job = Job(self.ls, self.title, follow_request=False, background=True)
             await self._job.__aenter__()
         return self._job
 
@@ -269,19 +279,19 @@ class Measurements:
         while True:
             while self.ls.jobs.foreground:
                 await asyncio.sleep(0.05)  # a command or code action is measuring: let it have the cores
-            if not self.queue or not self.ls.engine.ready:
+            if not self.queue or not self.engine.ready:
                 self._wake.clear()
                 await self._end_job()
                 await self._wake.wait()
                 continue
             job = await self._start_job()
             batch = self._batch()
-            budget = self.ls.settings.budget
-            generation = self.ls.engine.generation
+            budget = self.budget
+            generation = self.engine.generation
             left = len(self.queue)
             job.set_message(f"{left} function{'s' if left != 1 else ''} to measure")
             try:
-                results = await job.run(_optimize, self.ls.engine.optimizer, [f for _, f in batch], budget, job.cancel, None)
+                results = await job.run(_optimize, self.engine.optimizer, [f for _, f in batch], budget, job.cancel, None)
             except Cancelled:
                 await self._end_job()
                 if self._resetting:
@@ -296,7 +306,7 @@ class Measurements:
                     self.queue.pop(key, None)
                     self.skipped.add(key)
                 continue
-            if generation != self.ls.engine.generation or budget != self.ls.settings.budget:
+            if generation != self.engine.generation or budget != self.budget:
                 continue
             for (key, _), result in zip(batch, results):
                 self.store(key, result)

@@ -31,10 +31,13 @@ PROGRESS_DELAY_S = 0.2
 
 
 class Job:
-    def __init__(self, ls: PassPilotServer, title: str, *, cancellable: bool = True, follow_request: bool = True):
+    def __init__(
+        self, ls: PassPilotServer, title: str, *, cancellable: bool = True, follow_request: bool = True, background: bool = False
+    ):
         self.ls = ls
         self.title = title
         self.cancellable = cancellable
+        self.background = background  # yields the cores to every other job (JobTracker.foreground)
         self.cancel = threading.Event()
         self.message: str | None = None
         self._cancelled = asyncio.Event()
@@ -206,7 +209,8 @@ class JobTracker:
 
     @property
     def foreground(self) -> int:
-        return sum(1 for job in self.active if job.title != self.ls.measurements.title)
+        """How many jobs in flight are not background work."""
+        return sum(1 for job in self.active if not job.background)
 
     def started(self, job: Job) -> None:
         self.active.append(job)

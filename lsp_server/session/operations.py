@@ -12,6 +12,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 from ..compiler import verify
 from ..engine import FunctionResult, Measurement, write_back
 from ..ir import FunctionSpan, ModuleLayout, StandaloneFunction
+from .behaviour import check_rewrite, check_rewrites
 from .documents import Analysis, current_text, is_open, up_to_date
 from .edits import (
     EditRefused,
@@ -24,7 +25,6 @@ from .edits import (
     result_summary,
     workspace_edit,
 )
-from .behaviour import check_rewrite, check_rewrites
 from .jobs import Job
 from .positions import Positions
 
@@ -125,7 +125,7 @@ def rewritten_texts(old: ModuleLayout, new_text: str, names: list[str]) -> dict[
 
 
 async def remember_rewrites(ls: PassPilotServer, analysis: Analysis, planned: PlannedEdit, written: list[tuple[FunctionResult, Measurement]], job: Job) -> None:
-    """Keep the figures of functions as written before PassPilot rewrites them (features/measure.py
+    """Keep the figures of functions as written before PassPilot rewrites them (session/measure.py
     `Rewrite`): hints show the new count at once, against an -Oz and best that do not move."""
     if not written:
         return
@@ -138,7 +138,7 @@ async def remember_rewrites(ls: PassPilotServer, analysis: Analysis, planned: Pl
 async def plan_optimize(
     ls: PassPilotServer, target: Target, mode: str, job: Job, result: FunctionResult | None = None
 ) -> tuple[PlannedEdit, FunctionResult]:
-    """The checked (features/behaviour.py), spliced and verified rewrite of a function, from `result`
+    """The checked (session/behaviour.py), spliced and verified rewrite of a function, from `result`
     (a deep search's) or from its measurement."""
     found = result if result is not None else await measured(ls, target, job)
     result = await check_rewrite(ls, target, found, mode, job)
@@ -164,7 +164,7 @@ async def plan_optimize_module(ls: PassPilotServer, uri: str, job: Job) -> tuple
     analysis = await valid_analysis(ls, uri)
     require_engine(ls)
     functions = [analysis.functions[s.name] for s in analysis.layout.functions if s.name in analysis.functions]
-    results = await check_rewrites(ls, analysis.text, await ls.measurements.measure(functions, job), job)  # features/behaviour.py
+    results = await check_rewrites(ls, analysis.text, await ls.measurements.measure(functions, job), job)  # session/behaviour.py
     optimizer = ls.engine.optimizer
     module = await job.run(write_back, optimizer, analysis.text, results, "best")
     rows = []

@@ -278,32 +278,3 @@ class Positions:
             end, new = end + 1, new + "\n"
         return edit if (start, end, new) == (edit.start, edit.end, edit.text) else Edit(start, end, new)
 
-
-class Columns:
-    """Deprecated: column conversion within one line, for features not yet converted to `Positions`
-    (which also gets lines right in texts with a lone "\\r")."""
-
-    def __init__(self, encoding: str | None):
-        self.encoding = encoding_name(encoding)
-
-    @classmethod
-    def of(cls, ls: PassPilotServer) -> Columns:
-        return cls(encoding_of(ls))
-
-    def to_client(self, line: str, column: int) -> int:
-        return units(line[:column], self.encoding)
-
-    def from_client(self, line: str, count: int) -> int:
-        return column_of_units(line, count, self.encoding)
-
-    def position(self, lines, line: int, column: int) -> types.Position:
-        text = lines[line] if 0 <= line < len(lines) else ""
-        return types.Position(line=line, character=self.to_client(text, column))
-
-    def range(self, lines, line: int, start: int, end: int, end_line: int | None = None) -> types.Range:
-        end_line = line if end_line is None else end_line
-        return types.Range(start=self.position(lines, line, start), end=self.position(lines, end_line, end))
-
-    def line_end(self, lines, line: int) -> types.Position:
-        text = lines[line] if 0 <= line < len(lines) else ""
-        return self.position(lines, line, len(text.rstrip("\r")))
