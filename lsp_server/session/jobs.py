@@ -95,7 +95,10 @@ class Job:
         self._started_at = time.monotonic()
         log.info("job started: %s", self.title)
         self.ls.jobs.started(self)
-        self._timer = self._loop.call_later(PROGRESS_DELAY_S, self._start_progress)
+        # A client that gave its own token already shows progress for this request: report on it at once.
+        # Otherwise wait a little, so that quick jobs never flash a progress bar.
+        delay = 0.0 if self._client_token is not None else PROGRESS_DELAY_S
+        self._timer = self._loop.call_later(delay, self._start_progress)
         return self
 
     async def __aexit__(self, *exc_info) -> None:

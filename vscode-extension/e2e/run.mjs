@@ -561,19 +561,19 @@ async function main() {
   // --- 3a. the progress counter of the background measurement counts down ----------------------
   await openFile(manyFileName);
   const manyCount = functions(fs.readFileSync(path.join(workspace, manyFileName), 'utf8')).length;
-  const counts = [];
+  const remaining = [];
   const countingStarted = Date.now();
   while (Date.now() - countingStarted < 180_000) {
     const texts = await statusBarTexts();
     const m = texts.map((t) => /(\d+) functions? to measure/.exec(t)).find(Boolean);
-    if (m && +m[1] !== counts[counts.length - 1]) counts.push(+m[1]);
-    if (!m && counts.length && Date.now() - countingStarted > 5000) break; // the measurement ended
+    if (m && +m[1] !== remaining[remaining.length - 1]) remaining.push(+m[1]);
+    if (!m && remaining.length && Date.now() - countingStarted > 5000) break; // the measurement ended
     await sleep(100);
   }
-  log(`progress counter on ${manyFileName} (${manyCount} functions): ${counts.join(' → ')}`);
-  if (counts.length < 3) throw new Error(`the progress counter showed ${counts.length} values: ${counts.join(', ')}`);
-  for (let i = 1; i < counts.length; i++) {
-    if (counts[i] > counts[i - 1]) throw new Error(`the progress counter went up: ${counts.join(' → ')}`);
+  log(`progress counter on ${manyFileName} (${manyCount} functions): ${remaining.join(' → ')}`);
+  if (remaining.length < 3) throw new Error(`the progress counter showed ${remaining.length} values: ${remaining.join(', ')}`);
+  for (let i = 1; i < remaining.length; i++) {
+    if (remaining[i] > remaining[i - 1]) throw new Error(`the progress counter went up: ${remaining.join(' → ')}`);
   }
   await page.locator('.tab', { hasText: manyFileName }).first().click({ button: 'middle' });
 
