@@ -76,6 +76,24 @@ class ResultCache:
         except Exception as error:  # noqa: BLE001
             self._disable(error)
 
+    def get_value(self, key: str) -> Any:
+        """A JSON-like value stored with `put_value` (None when absent or the cache is off)."""
+        if self._cache is None:
+            return None
+        try:
+            return self._cache.get(key)
+        except Exception as error:  # noqa: BLE001
+            self._disable(error)
+            return None
+
+    def put_value(self, key: str, value: Any) -> None:
+        if self._cache is None:
+            return
+        try:
+            self._cache.set(key, value)
+        except Exception as error:  # noqa: BLE001
+            self._disable(error)
+
     def close(self) -> None:
         if self._cache is not None:
             try:

@@ -51,7 +51,19 @@ def resolve_model_path(setting: str) -> Path | None:
     return shipped if shipped.is_file() else None
 
 
-def load_model_source(settings: EngineSettings, known_passes) -> tuple[CandidateSource | None, str | None, list[str]]:
+def model_file_key(path: Path, identity: str) -> str:
+    """The model's identity for cached proposals: its description, size and modification time (a model
+    retrained in place gets new proposals)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return ""
+    return f"{identity}|{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+
+
+def load_model_source(
+    settings: EngineSettings, known_passes, cache: ResultCache | None = None
+) -> tuple[CandidateSource | None, str | None, list[str]]:
     path = resolve_model_path(settings.model_path)
     if path is None:
         return None, None, []
@@ -66,7 +78,8 @@ def load_model_source(settings: EngineSettings, known_passes) -> tuple[Candidate
         )
     except ModelError as error:
         return None, None, [str(error)]
-    return ModelSource(proposer, settings.samples), proposer.identity, []
+    source = ModelSource(proposer, settings.samples, cache=cache, model_key=model_file_key(path, proposer.identity))
+    return source, proposer.identity, []
 
 
 def assemble(settings: EngineSettings, opt: OptTool | None = None) -> Assembly:
@@ -74,13 +87,13 @@ def assemble(settings: EngineSettings, opt: OptTool | None = None) -> Assembly:
     everything else degrades with a warning."""
     opt = opt or find_opt(settings.opt_path or None)
     vocabulary = load_vocabulary(opt)
-    model, identity, warnings = load_model_source(settings, vocabulary.names)
+    cache = ResultCache(settings.cache_dir or None) if settings.use_cache else None
+    model, identity, warnings = load_model_source(settings, vocabulary.names, cache)
     sources: list[CandidateSource] = [default_coreset(), RandomSearchSource(vocabulary.names)]
     if model is not None:
         sources.insert(0, model)
     jobs = parallel_jobs(settings.jobs)
     backend = open_backend(settings.backend, opt, workers=jobs)
-    cache = ResultCache(settings.cache_dir or None) if settings.use_cache else None
     optimizer = Optimizer(
         opt, sources=sources, cache=cache, vocabulary=vocabulary, jobs=jobs, timeout=settings.timeout, backend=backend
     )

@@ -115,28 +115,45 @@ class ModelSource:
 
     name = "model"
 
-    def __init__(self, proposer, samples: int):
+    def __init__(self, proposer, samples: int, *, cache=None, model_key: str = ""):
         self.proposer = proposer
         self.samples = samples
+        # Proposals for a function text are kept in the result cache (when there is one), keyed by the
+        # model file's identity: a reopened editor or a second run then needs no inference for it.
+        self.cache = cache
+        self.model_key = model_key
 
     def candidates(self, function: StandaloneFunction, limit: int) -> Iterator[Candidate]:
         # A ranking model orders all its lists in one pass: the budget is filled in its order (the optimizer
         # skips repeats and -Oz, which it always measures). A generating model draws all its samples even
         # for a smaller budget: a later sample stands in when the greedy answer is invalid or repeats -Oz.
-        rank = getattr(self.proposer, "rank", None)
-        try:
-            proposals = rank(function.text) if rank is not None else self.proposer.propose(function.text, max(1, self.samples))
-        except Exception as error:  # noqa: BLE001 - a model failure is a source with nothing to say
-            log.warning("model proposals failed for %s: %s", function.name, error)
-            return
-        for proposal in proposals:
-            yield Candidate(
-                proposal.passes,
-                self.name,
-                predicted_before=proposal.predicted_before,
-                predicted_after=proposal.predicted_after,
-                note=proposal.note,
-            )
+        rows = self._cached(function)
+        if rows is None:
+            rank = getattr(self.proposer, "rank", None)
+            try:
+                proposals = rank(function.text) if rank is not None else self.proposer.propose(function.text, max(1, self.samples))
+            except Exception as error:  # noqa: BLE001 - a model failure is a source with nothing to say
+                log.warning("model proposals failed for %s: %s", function.name, error)
+                return
+            rows = [[p.passes, p.predicted_before, p.predicted_after, p.note] for p in proposals]
+            self._remember(function, rows)
+        for passes, before, after, note in rows:
+            yield Candidate(passes, self.name, predicted_before=before, predicted_after=after, note=note)
+
+    def _key(self, function: StandaloneFunction) -> str:
+        digest = hashlib.sha256("\0".join(["proposals", self.model_key, str(self.samples), function.text]).encode())
+        return "model:" + digest.hexdigest()
+
+    def _cached(self, function: StandaloneFunction) -> list | None:
+        if self.cache is None or not self.model_key:
+            return None
+        rows = self.cache.get_value(self._key(function))
+        valid = isinstance(rows, list) and all(isinstance(r, list) and len(r) == 4 and isinstance(r[0], str) for r in rows)
+        return rows if valid else None
+
+    def _remember(self, function: StandaloneFunction, rows: list) -> None:
+        if self.cache is not None and self.model_key:
+            self.cache.put_value(self._key(function), rows)
 
 
 def models_dir() -> Path:

@@ -39,9 +39,24 @@ class EngineState:
 def build(settings: EngineSettings) -> tuple[Assembly | None, str | None]:
     """Assemble an engine (blocking: runs `opt --version`, `--print-passes`, loads the model)."""
     try:
-        return assemble(settings), None
+        assembly = assemble(settings)
     except OptNotFound as error:
         return None, str(error)
     except Exception as error:  # noqa: BLE001 - a broken setup must not take the server down
         log.exception("assembling the engine failed")
         return None, f"PassPilot could not start its engine: {error}"
+    warm_up(assembly)
+    return assembly, None
+
+
+def warm_up(assembly: Assembly) -> None:
+    """Load the model now, while the engine starts, rather than on the first function the user opens (the
+    CLI keeps it lazy: `--budget 0` never needs it). A model that fails to load is reported then as now."""
+    model = assembly.optimizer.sources.get("model")
+    load = getattr(getattr(model, "proposer", None), "load", None)
+    if load is None:
+        return
+    try:
+        load()
+    except Exception as error:  # noqa: BLE001 - the first proposal reports it again, as a source with nothing to say
+        log.warning("the model did not load: %s", error)

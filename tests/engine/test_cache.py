@@ -69,3 +69,42 @@ def test_optimizer_uses_cache_and_survives_without_it(tmp_path, opt_tool, exampl
         assert [m.count for m in third.measurements] == [m.count for m in first.measurements]
     finally:
         engine.close()
+
+
+class _CountingProposer:
+    """A model stand-in that counts its inferences (the cache, not the model, is under test here)."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def propose(self, text, samples):
+        from lsp_server.model.types import Proposal
+
+        self.calls += 1
+        return [Proposal("sroa,instcombine", 30, 12, "raw"), Proposal("gvn", 30, 20, "raw", note="n")][:samples]
+
+
+def test_model_proposals_are_kept_in_the_result_cache(tmp_path):
+    from lsp_server.engine import ModelSource
+    from lsp_server.ir import StandaloneFunction
+
+    function = StandaloneFunction(name="f", token="@f", text="define void @f() {\n  ret void\n}\n", linkage=None, optnone_removed=False)
+    other = StandaloneFunction(name="g", token="@g", text="define void @g() {\n  ret void\n}\n", linkage=None, optnone_removed=False)
+    cache = ResultCache(tmp_path / "cache")
+    proposer = _CountingProposer()
+    source = ModelSource(proposer, 2, cache=cache, model_key="m1|123")
+    first = list(source.candidates(function, 10))
+    assert proposer.calls == 1 and [c.passes for c in first] == ["sroa,instcombine", "gvn"]
+    again = list(ModelSource(proposer, 2, cache=ResultCache(tmp_path / "cache"), model_key="m1|123").candidates(function, 10))
+    assert proposer.calls == 1, "a second engine on the same cache reads the proposals back"
+    assert [(c.passes, c.predicted_before, c.predicted_after, c.note, c.source) for c in again] == [
+        (c.passes, c.predicted_before, c.predicted_after, c.note, c.source) for c in first
+    ]
+    list(source.candidates(other, 10))  # another function
+    list(ModelSource(proposer, 2, cache=cache, model_key="m2|456").candidates(function, 10))  # another model file
+    list(ModelSource(proposer, 1, cache=cache, model_key="m1|123").candidates(function, 10))  # other samples
+    assert proposer.calls == 4
+    uncached = ModelSource(proposer, 2)
+    list(uncached.candidates(function, 10))
+    list(uncached.candidates(function, 10))
+    assert proposer.calls == 6, "without a cache (--no-cache) the model runs every time"
