@@ -9,6 +9,7 @@ the reason, never an exception. Callers check pass lists with `PassVocabulary.ch
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,6 +129,9 @@ def printed_module_problem(output: str, count: int) -> str | None:
     return None if counted == count else f"printed a module of {counted} instructions, but counted {count}"
 
 
+AUTO_ENVIRONMENT = "PASSPILOT_BACKEND"  # "opt": `auto` takes `opt` processes without trying libLLVM
+
+
 def open_backend(choice: str, opt: OptTool, *, workers: int, memory_mb: int = DEFAULT_MEMORY_MB) -> CompilerBackend:
     """The backend for a setting: `auto` takes libllvm when the library of `opt`'s version loads.
 
@@ -138,6 +142,10 @@ def open_backend(choice: str, opt: OptTool, *, workers: int, memory_mb: int = DE
         raise ValueError(f"unknown compiler backend {choice!r}; choose from {', '.join(BACKEND_CHOICES)}")
     if choice == "opt":
         log.info("compiler backend: opt processes (%s), as set", opt.path)
+        return OptBackend(opt, memory_mb=memory_mb)
+    if choice == "auto" and os.environ.get(AUTO_ENVIRONMENT, "").strip().lower() == "opt":
+        # A machine where libLLVM misbehaves (or a check that everything holds with `opt` alone).
+        log.info("compiler backend: opt processes (%s), as %s=opt says", opt.path, AUTO_ENVIRONMENT)
         return OptBackend(opt, memory_mb=memory_mb)
     from .libllvm import LibLLVMBackend
 

@@ -141,9 +141,10 @@ def test_auto_falls_back_to_opt_with_one_log_line(tmp_path, opt_tool, caplog):
     assert "no libLLVM 99.1.0" in str(caught.value)
 
 
-def test_auto_takes_libllvm_when_it_loads(opt_tool, caplog):
+def test_auto_takes_libllvm_when_it_loads(opt_tool, caplog, monkeypatch):
     if find_libllvm(opt_tool) is None:
         pytest.skip(f"needs the libLLVM of opt {opt_tool.version}")
+    monkeypatch.delenv("PASSPILOT_BACKEND", raising=False)  # the suite may run with it (opt alone)
     with caplog.at_level(logging.INFO, logger="lsp_server.compiler"):
         backend = open_backend("auto", opt_tool, workers=1)
     try:
@@ -152,6 +153,22 @@ def test_auto_takes_libllvm_when_it_loads(opt_tool, caplog):
         assert len(caplog.records) == 1 and "libLLVM" in caplog.records[0].getMessage()
     finally:
         backend.close()
+
+
+def test_environment_makes_auto_take_opt(opt_tool, caplog, monkeypatch):
+    """PASSPILOT_BACKEND=opt: `auto` runs `opt` processes without trying libLLVM (what a machine with `opt`
+    alone gets; the whole suite can run so); an explicit setting still wins."""
+    monkeypatch.setenv("PASSPILOT_BACKEND", "opt")
+    with caplog.at_level(logging.INFO, logger="lsp_server.compiler"):
+        backend = open_backend("auto", opt_tool, workers=1)
+    assert isinstance(backend, OptBackend)
+    assert [r.getMessage() for r in caplog.records] == [f"compiler backend: opt processes ({opt_tool.path}), as PASSPILOT_BACKEND=opt says"]
+    if find_libllvm(opt_tool) is not None:
+        explicit = open_backend("libllvm", opt_tool, workers=1)
+        try:
+            assert isinstance(explicit, LibLLVMBackend)
+        finally:
+            explicit.close()
 
 
 def test_a_library_of_another_version_is_refused(opt_tool):
