@@ -9,6 +9,8 @@ from .module import (
     UnknownFunction,
     choice,
     optimize_module,
+    splice_functions,
+    splice_verified,
     standalone_functions,
     write_back,
 )
@@ -38,6 +40,8 @@ __all__ = [
     "default_cache_dir",
     "defaults",
     "optimize_module",
+    "splice_functions",
+    "splice_verified",
     "standalone_functions",
     "write_back",
 ]

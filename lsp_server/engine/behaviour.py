@@ -19,8 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..compiler.behaviour import BehaviourCheck, BehaviourChecker, BehaviourOptions, not_checked
-from ..ir import ModuleLayout, SpliceError, splice_function
-from .module import FunctionOutcome, ModuleOptimization, choice, write_back
+from ..ir import ModuleLayout
+from .module import FunctionOutcome, ModuleOptimization, choice, splice_functions, write_back
 from .optimizer import Cancelled, FunctionResult, Measurement, Optimizer
 from .sources import Candidate
 
@@ -228,17 +228,14 @@ def _instead(blocked: list[BlockedRewrite], written: Measurement) -> str | None:
     return f"the next-best pass list ({written.count} instructions, {written.source}) was written instead"
 
 
-def spliced_module(text: str, result: FunctionResult, measurement: Measurement) -> str | None:
-    """The module `text` with only this function rewritten as `measurement` (None when it cannot be)."""
-    layout = ModuleLayout.from_text(text)
-    span = layout.function(result.name)
-    if span is None or measurement.output is None:
+def spliced_module(text: str, result: FunctionResult, measurement: Measurement, *, follow_line_ends: bool = False) -> str | None:
+    """The module `text` with only this function rewritten as `measurement`, spliced as it is written
+    back (`module.splice_functions`; None when it cannot be)."""
+    spliced, (problem,) = splice_functions(text, [(result, measurement)], follow_line_ends=follow_line_ends)
+    if problem is not None:
+        log.warning("could not splice @%s for the behaviour check: %s", result.name, problem[1])
         return None
-    try:
-        return splice_function(layout, span, result.function, measurement.output).apply(text)
-    except SpliceError as error:
-        log.warning("could not splice @%s for the behaviour check: %s", result.name, error)
-        return None
+    return spliced
 
 
 def _token_in(text: str, result: FunctionResult) -> str | None:

@@ -97,7 +97,7 @@ def _written_function(text: str, result: FunctionResult, verdict: BehaviourVerdi
     if verdict.write is None:
         return None
     try:
-        spliced = spliced_module(text, result, verdict.write)
+        spliced = spliced_module(text, result, verdict.write, follow_line_ends=True)  # as it is written
         if spliced is None:
             return None
         _, functions = standalone_functions(spliced, [result.name])

@@ -1,13 +1,13 @@
 """Turning engine results into verified edits of a document.
 
-Nothing here changes a document: it computes the new text, checks it with `opt -passes=verify`, and
-describes the change as LSP text edits (the function's lines, plus anything appended at the end) that a
-client applies. A rewrite that does not verify is refused with the reason.
+Nothing here changes a document. A rewrite is spliced and verified by the engine (`engine.module.
+splice_verified`, the one splice-and-verify path); this module describes the change as LSP text edits
+(the function's lines, plus anything appended at the end) that a client applies, and refuses, with the
+engine's reason, a rewrite that did not verify.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import re
 import shlex
@@ -17,16 +17,15 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 
 from ..compiler import OptTool, verify
-from ..engine import FunctionResult, Measurement, choice
-from ..engine.module import drop_orphaned_metadata
-from ..ir import FunctionSpan, ModuleLayout, SpliceError, splice_function
+from ..engine import FunctionOutcome, FunctionResult, Measurement, choice, splice_verified
+from ..engine.module import uses_crlf
+from ..ir import FunctionSpan, ModuleLayout
 from .positions import Edit, Positions
 
 if TYPE_CHECKING:
     from ..server import PassPilotServer
 
 RUN_LINE_ANY = re.compile(r"^;\s*RUN:")
-_BARE_NEWLINE = re.compile(r"(?<!\r)\n")
 
 
 class EditRefused(Exception):
@@ -73,39 +72,66 @@ def apply_replacements(text: str, replacements: tuple[Replacement, ...]) -> str:
 
 
 def plan_function_rewrite(opt: OptTool, text: str, span_name: str, result: FunctionResult, mode: str) -> PlannedEdit:
-    """Blocking: splice the chosen candidate into `text`, verify the module, describe the edits."""
+    """Blocking: the chosen candidate spliced into `text` and verified by the engine (`splice_verified`,
+    in the document's line ends), described as edits: the function's lines, plus anything appended at
+    the end (or, when orphaned metadata went too, the differing lines)."""
     measurement, reason = choice(result, mode)
     if measurement is None:
         raise EditRefused(f"@{span_name} was not rewritten: {reason}")
-    layout = ModuleLayout.from_text(text)
-    span = layout.function(span_name)
-    if span is None:
-        raise EditRefused(f"@{span_name} is no longer defined in the document")
-    try:
-        splice = splice_function(layout, span, result.function, measurement.output)
-    except SpliceError as error:
-        raise EditRefused(f"@{span_name} could not be put back into the module: {error}") from None
-    new_text = drop_orphaned_metadata(text, splice.apply(text))  # e.g. the old body's loop metadata
-    lines = layout.lines
-    replacements = [
-        Replacement(splice.first_line, splice.first_column, splice.last_line, splice.last_column, splice.function_text)
-    ]
-    after_function = apply_replacements(text, tuple(replacements))
-    if new_text != after_function:
-        if new_text.startswith(after_function) and splice.last_line < len(lines) - 1:
+    module = splice_verified(opt, text, [(result, measurement)], follow_line_ends=True)
+    (outcome,) = module.outcomes
+    if outcome.applied is None:
+        raise EditRefused(_refusal(span_name, outcome))
+    replacements, function_text = function_replacements(text, module.text, span_name)
+    return PlannedEdit(text, module.text, replacements, measurement, function_text)
+
+
+def _refusal(name: str, outcome: FunctionOutcome) -> str:
+    if outcome.failure == "missing":
+        return f"@{name} is no longer defined in the document"
+    if outcome.failure == "splice":
+        return f"@{name} could not be put back into the module: {outcome.error}"
+    if outcome.failure == "verify":
+        return f"the rewritten module does not verify, nothing was changed: {outcome.error}"
+    return f"@{name} was not rewritten: {outcome.reason}"
+
+
+def function_replacements(old: str, new: str, name: str) -> tuple[tuple[Replacement, ...], str | None]:
+    """Blocking: the edit that turns `old` into `new` when `new` rewrites function `name`: its lines
+    (with the `; Function Attrs:` line) replaced, and what was appended added at the end; the differing
+    lines when that does not give `new`. Also the function's new text."""
+    old_layout, new_layout = ModuleLayout.from_text(old), ModuleLayout.from_text(new)
+    before, after = old_layout.function(name), new_layout.function(name)
+    if before is None or after is None:
+        return text_replacements(old, new), None
+    function_text = new[_first_offset(new_layout, after) : after.end]
+    first, last = old_layout.position(_first_offset(old_layout, before)), old_layout.position(before.end)
+    replacements = [Replacement(*first, *last, function_text)]
+    after_function = apply_replacements(old, tuple(replacements))
+    lines = old_layout.lines
+    if new != after_function:
+        if new.startswith(after_function) and last[0] < len(lines) - 1:
             end_line = len(lines) - 1
-            replacements.append(Replacement(end_line, len(lines[end_line]), end_line, len(lines[end_line]), new_text[len(after_function) :]))
+            replacements.append(Replacement(end_line, len(lines[end_line]), end_line, len(lines[end_line]), new[len(after_function) :]))
         else:
-            replacements = list(diff_replacements(text, new_text))
-    if apply_replacements(text, tuple(replacements)) != new_text:
-        replacements = diff_replacements(text, new_text)
-    replacements = follow_line_endings(text, replacements)
-    new_text = apply_replacements(text, replacements)  # what the client will have: the text we verify
-    checked = verify(opt, new_text)
-    if not checked.ok:
-        raise EditRefused(f"the rewritten module does not verify, nothing was changed: {checked.error}")
-    function_text = _BARE_NEWLINE.sub("\r\n", splice.function_text) if uses_crlf(text) else splice.function_text
-    return PlannedEdit(text, new_text, replacements, measurement, function_text)
+            return text_replacements(old, new), function_text
+    if apply_replacements(old, tuple(replacements)) != new:
+        return text_replacements(old, new), function_text
+    return tuple(replacements), function_text
+
+
+def _first_offset(layout: ModuleLayout, span: FunctionSpan) -> int:
+    """Where the function's text starts: its `; Function Attrs:` line, if it has one."""
+    return layout.position_offset(span.attrs_comment_line, 0) if span.attrs_comment_line is not None else span.start
+
+
+def text_replacements(old: str, new: str) -> tuple[Replacement, ...]:
+    """The differing lines of two texts as replacements of the old one (they rebuild `new` exactly: the
+    text the engine verified is the text the client gets)."""
+    replacements = tuple(diff_replacements(old, new))
+    if apply_replacements(old, replacements) != new:
+        raise EditRefused("PassPilot could not describe the rewrite as edits of the document; nothing was changed")
+    return replacements
 
 
 def run_lines(name: str, passes: str) -> tuple[str, str]:
@@ -153,19 +179,6 @@ def plan_run_line(opt: OptTool, text: str, span: FunctionSpan, passes: str) -> P
     if not checked.ok:
         raise EditRefused(f"the module does not verify with the RUN line, nothing was changed: {checked.error}")
     return PlannedEdit(text, new_text, (replacement,))
-
-
-def uses_crlf(text: str) -> bool:
-    """Whether most lines of a document end with CR LF (a Windows editor's file)."""
-    newlines = text.count("\n")
-    return newlines > 0 and 2 * text.count("\r\n") > newlines
-
-
-def follow_line_endings(text: str, replacements) -> tuple[Replacement, ...]:
-    """The replacements, with CR LF line ends where the document uses them (`opt` prints LF)."""
-    if not uses_crlf(text):
-        return tuple(replacements)
-    return tuple(dataclasses.replace(r, text=_BARE_NEWLINE.sub("\r\n", r.text)) for r in replacements)
 
 
 def diff_replacements(old: str, new: str) -> list[Replacement]:

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
-from ..compiler import verify
 from ..engine import FunctionResult, Measurement, write_back
 from ..ir import FunctionSpan, ModuleLayout, StandaloneFunction
 from .behaviour import check_rewrite, check_rewrites
@@ -17,12 +16,10 @@ from .documents import Analysis, current_text, is_open, up_to_date
 from .edits import (
     EditRefused,
     PlannedEdit,
-    apply_replacements,
-    diff_replacements,
-    follow_line_endings,
     plan_function_rewrite,
     plan_run_line,
     result_summary,
+    text_replacements,
     workspace_edit,
 )
 from .jobs import Job
@@ -166,20 +163,15 @@ async def plan_optimize_module(ls: PassPilotServer, uri: str, job: Job) -> tuple
     functions = [analysis.functions[s.name] for s in analysis.layout.functions if s.name in analysis.functions]
     results = await check_rewrites(ls, analysis.text, await ls.measurements.measure(functions, job), job)  # session/behaviour.py
     optimizer = ls.engine.optimizer
-    module = await job.run(write_back, optimizer, analysis.text, results, "best")
+    module = await job.run(write_back, optimizer, analysis.text, results, "best", follow_line_ends=True)  # in the document's line ends
     rows = []
     for outcome in module.outcomes:
         row = result_summary(outcome.result)
         row.update({"verified": outcome.verified, "applied": outcome.applied is not None, "reason": outcome.reason})
         rows.append(row)
-    replacements = follow_line_endings(analysis.text, await job.run(diff_replacements, analysis.text, module.text))
-    new_text = apply_replacements(analysis.text, replacements)
-    if new_text != module.text:  # CR LF line ends: verify what the client will have
-        checked = await job.run(verify, optimizer.opt, new_text)
-        if not checked.ok:
-            raise EditRefused(f"the rewritten module does not verify, nothing was changed: {checked.error}")
+    replacements = await job.run(text_replacements, analysis.text, module.text)  # module.text is what the engine verified
     _unchanged(ls, uri, analysis.text)
-    planned = PlannedEdit(analysis.text, new_text, replacements)
+    planned = PlannedEdit(analysis.text, module.text, replacements)
     await remember_rewrites(ls, analysis, planned, [(o.result, o.applied) for o in module.outcomes if o.applied is not None], job)
     return planned, rows
 
