@@ -45,19 +45,30 @@ def _lists(opt_tool, rng: random.Random, randoms: int) -> list[str]:
     return [vocabulary.check(passes) for passes in lists]
 
 
+def _opt_disagrees_with_itself(opt_tool, text: str, passes: str, reference: str, runs: int = 4) -> bool:
+    """Some pass combinations make LLVM itself nondeterministic: `reg2mem` after `gvn-sink`, for one, orders
+    its allocas by pointer and prints differently from one `opt` process to the next on large functions.
+    Such a pair says nothing about the backend."""
+    return any(run_opt(opt_tool, passes, text).output != reference for _ in range(runs))
+
+
 def _compare_all(opt_tool, libllvm, pairs: list[tuple[str, str]]) -> tuple[int, int]:
-    """Every (module, pass list): the same success, count and printed module. Returns (succeeded, failed)."""
+    """Every (module, pass list): the same success, count and printed module. Returns (succeeded, failed).
+    A pair on which `opt` disagrees with itself is left out (at most a few of them)."""
 
     def both(pair):
         text, passes = pair
         return pair, run_opt(opt_tool, passes, text), libllvm.run(text, passes, want_output=True)
 
-    succeeded = failed = 0
+    succeeded = failed = nondeterministic = 0
     with ThreadPoolExecutor(max_workers=2) as pool:
         for (text, passes), reference, mine in pool.map(both, pairs):
             where = f"{text.splitlines()[0][:60]!r} with {passes}"
             assert mine.ok == reference.ok, f"{where}: opt {reference.error!r}, libllvm {mine.error!r}"
             if reference.ok:
+                if mine.output != reference.output and _opt_disagrees_with_itself(opt_tool, text, passes, reference.output):
+                    nondeterministic += 1
+                    continue
                 # Byte for byte, header included: the worker names the module `<stdin>` as opt does for its
                 # input, so `; ModuleID` and `source_filename` agree without any normalization.
                 assert mine.output == reference.output, where
@@ -65,6 +76,7 @@ def _compare_all(opt_tool, libllvm, pairs: list[tuple[str, str]]) -> tuple[int, 
                 succeeded += 1
             else:
                 failed += 1
+    assert nondeterministic <= max(2, len(pairs) // 50), f"{nondeterministic} pairs on which opt disagrees with itself"
     return succeeded, failed
 
 
