@@ -16,7 +16,7 @@ from ..engine import Cancelled
 from ..session.edits import EditRefused, result_summary
 from ..session.jobs import Job
 from ..session.operations import (
-    _argument,
+    command_argument,
     apply,
     outcome_answer,
     parse_mode,
@@ -55,7 +55,7 @@ async def _plan_function(ls, argument: dict[str, Any], cancelled: str):
 
 
 async def optimize_function(ls, *arguments: Any) -> dict[str, Any]:
-    argument = _argument(arguments)
+    argument = command_argument(arguments)
     try:
         target, planned, result = await _plan_function(ls, argument, "optimization cancelled; the document is unchanged")
         summary = result_summary(result)
@@ -68,7 +68,7 @@ async def optimize_function(ls, *arguments: Any) -> dict[str, Any]:
 
 
 async def insert_pass_list(ls, *arguments: Any) -> dict[str, Any]:
-    argument = _argument(arguments)
+    argument = command_argument(arguments)
     try:
         target = await resolve_target(ls, argument)
         async with Job(ls, f"PassPilot: measuring @{target.name}") as job:
@@ -83,7 +83,7 @@ async def insert_pass_list(ls, *arguments: Any) -> dict[str, Any]:
 
 
 async def optimize_module(ls, *arguments: Any) -> dict[str, Any]:
-    argument = _argument(arguments)
+    argument = command_argument(arguments)
     uri = argument["uri"]
     try:
         async with Job(ls, "PassPilot: optimizing the module") as job:
@@ -98,7 +98,7 @@ async def optimize_module(ls, *arguments: Any) -> dict[str, Any]:
 
 
 async def preview_function(ls, *arguments: Any) -> dict[str, Any]:
-    argument = _argument(arguments)
+    argument = command_argument(arguments)
     try:
         target, planned, result = await _plan_function(ls, argument, "preview cancelled")
     except EditRefused as error:

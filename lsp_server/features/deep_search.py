@@ -20,7 +20,7 @@ from ..engine.deep import DeepOptions, DeepResult, DeepSearch
 from ..ir import StandaloneFunction
 from ..session.edits import EditRefused, result_summary
 from ..session.jobs import Job
-from ..session.operations import Target, _argument, apply, outcome_answer, plan_optimize, refused_answer, require_engine, resolve_target
+from ..session.operations import Target, command_argument, apply, outcome_answer, plan_optimize, refused_answer, require_engine, resolve_target
 from .inlay_hints import change_text
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ async def run_deep_search(ls: PassPilotServer, target: Target, seconds: float, j
 async def deep_optimize_function(ls, *arguments: Any) -> dict[str, Any]:
     """`passpilot.deepOptimizeFunction {uri, function | position, seconds?}` (`ls` is not annotated:
     pygls resolves a command handler's annotations at run time, where the server class is not imported)."""
-    argument = _argument(arguments)
+    argument = command_argument(arguments)
     seconds = search_seconds(ls, argument)
     try:
         target = await resolve_target(ls, argument)

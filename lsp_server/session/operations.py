@@ -43,7 +43,8 @@ class Target:
         return self.span.name
 
 
-def _argument(arguments: tuple[Any, ...]) -> dict[str, Any]:
+def command_argument(arguments: tuple[Any, ...]) -> dict[str, Any]:
+    """The one argument object every server command takes (docs/design.md), or InvalidParams."""
     if len(arguments) != 1 or not isinstance(arguments[0], dict):
         raise JsonRpcInvalidParams("expected one argument object, e.g. {\"uri\": ..., \"function\": ...}")
     argument = arguments[0]
