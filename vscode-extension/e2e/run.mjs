@@ -642,7 +642,11 @@ async function main() {
     },
     { timeout: 60_000 },
   );
-  log(`code actions: ${actions.replace(/\s+/g, ' ').slice(0, 200)}`);
+  const actionTitles = await page.locator('.action-widget .monaco-list-row').allInnerTexts();
+  log(`code actions: ${actionTitles.map((t) => t.trim()).filter(Boolean).join(' | ') || actions.replace(/\s+/g, ' ').slice(0, 200)}`);
+  if (!actionTitles.some((t) => t.includes('Optimize function (deep search)'))) {
+    throw new Error(`the code actions menu has no "Optimize function (deep search)": ${actionTitles.join(' | ')}`);
+  }
   await docShot('code-actions.png', await editorBox(500));
   await page.keyboard.press('Escape');
 
