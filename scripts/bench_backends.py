@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from lsp_server.engine import defaults  # noqa: E402  (one place for each default)
 BACKENDS = ("opt", "libllvm")
 
 
@@ -62,7 +64,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--directory", type=Path, default=Path("data/benchmark"))
     parser.add_argument("--limit", type=int, default=150)
-    parser.add_argument("--budget", type=int, default=10)
+    parser.add_argument("--budget", type=int, default=defaults.BUDGET)
     parser.add_argument("--sources", default="coreset,search")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench")

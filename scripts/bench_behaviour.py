@@ -22,6 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from lsp_server.engine import defaults  # noqa: E402  (one place for each default)
 
 from lsp_server.cli import benchmark_sample, read_ir  # noqa: E402
 from lsp_server.compiler.behaviour import DEFAULT_TRIALS, BehaviourOptions, find_clang  # noqa: E402
@@ -41,7 +42,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--directory", type=Path, default=ROOT / "data" / "benchmark")
     parser.add_argument("--limit", type=int, default=150, help="the even sample of `bench --limit` (0: all)")
-    parser.add_argument("--budget", type=int, default=10)
+    parser.add_argument("--budget", type=int, default=defaults.BUDGET)
     parser.add_argument("--sources", default=",".join(DEFAULT_SOURCES))
     parser.add_argument("--trials", type=int, default=DEFAULT_TRIALS)
     parser.add_argument("--out", type=Path, help="write the JSON report here")

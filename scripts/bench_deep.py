@@ -24,6 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from lsp_server.engine import defaults  # noqa: E402  (one place for each default)
 
 from lsp_server.cli import benchmark_sample  # noqa: E402
 from lsp_server.compiler import PassListError  # noqa: E402
@@ -175,7 +176,7 @@ def main() -> int:
     parser.add_argument("--climb-steps", type=int, default=300)
     parser.add_argument("--model", default="", help="GGUF model, or 'none' (default: the shipped model)")
     parser.add_argument("--jobs", type=int, default=0)
-    parser.add_argument("--backend", default="auto")
+    parser.add_argument("--backend", default=defaults.BACKEND)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench")
     parser.add_argument("--plot-only", type=Path, metavar="JSON", help="draw the plot of an earlier run's JSON and stop")
     args = parser.parse_args()

@@ -37,6 +37,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from lsp_server.engine import defaults  # noqa: E402  (one place for each default)
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from cpu_load import autogroup, busy_cores, load_average, usable_cores  # noqa: E402
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--configs", default=DEFAULT_CONFIGS, help=f"comma-separated (default: {DEFAULT_CONFIGS})")
     parser.add_argument("--functions", type=int, default=20, help="functions sampled from data/benchmark")
     parser.add_argument("--rounds", type=int, default=3, help="timed passes over the functions, per condition")
-    parser.add_argument("--samples", type=int, default=4, help="model answers per function (the engine's default)")
+    parser.add_argument("--samples", type=int, default=defaults.MODEL_SAMPLES, help="model answers per function (the engine's default)")
     parser.add_argument("--json", type=Path, help="also write the full report here")
     parser.add_argument(
         "--busy-session", choices=("own", "same"), default="own",
