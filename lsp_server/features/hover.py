@@ -15,8 +15,7 @@ from ..engine.deep import DeepResult
 from ..ir import FunctionSpan, StandaloneFunction
 from ..ir.irtext import NameIndex, Token
 from ..session.behaviour import verdicts
-from ..session.documents import DocumentState, open_layout
-from ..session.positions import Positions
+from ..session.documents import DocumentState, name_at
 from .inlay_hints import change_text
 
 if TYPE_CHECKING:
@@ -38,31 +37,21 @@ def _markdown(ls: PassPilotServer) -> bool:
 
 
 async def hover(ls: PassPilotServer, params: types.HoverParams) -> types.Hover | None:
-    uri = params.text_document.uri
-    opened = open_layout(ls, uri)
-    if opened is None:
-        return None
-    state, text, layout = opened
-    positions = Positions.of(ls, text, layout.lines)
-    if not 0 <= params.position.line < positions.client_line_count:
-        return None
-    line, column = positions.to_ir(params.position)
-    names = await state.names_of(ls, text)
-    token = names.at(line, column)
-    if token is None:
+    at = await name_at(ls, params.text_document.uri, params.position)
+    if at is None:
         return None
     markdown = _markdown(ls)
-    span = layout.function(token.name) if token.kind == "global" else None
+    span = at.layout.function(at.token.name) if at.token.kind == "global" else None
     if span is not None:
-        body = await _function_hover(ls, state, span, layout.function_text(span), markdown)
+        body = await _function_hover(ls, at.state, span, at.layout.function_text(span), markdown)
     else:
-        body = _definition_hover(state, names, text, token, markdown)
+        body = _definition_hover(at.state, at.names, at.text, at.token, markdown)
     if body is None:
         return None
     kind = types.MarkupKind.Markdown if markdown else types.MarkupKind.PlainText
     return types.Hover(
         contents=types.MarkupContent(kind=kind, value=body),
-        range=positions.range(token.line, token.start, token.end),
+        range=at.positions.range(at.token.line, at.token.start, at.token.end),
     )
 
 

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from ..ir.irtext import NameIndex, Token
-from ..session.documents import open_layout
+from ..ir.irtext import Token
+from ..session.documents import name_at
 from ..session.positions import Positions
 
 if TYPE_CHECKING:
@@ -20,37 +20,21 @@ def register(server: PassPilotServer) -> None:
     server.feature(types.TEXT_DOCUMENT_REFERENCES)(references)
 
 
-async def _token_at(ls: PassPilotServer, uri: str, position: types.Position) -> tuple[NameIndex, Token, Positions] | None:
-    opened = open_layout(ls, uri)
-    if opened is None:
-        return None
-    state, text, layout = opened
-    positions = Positions.of(ls, text, layout.lines)
-    if position.line < 0 or position.line >= positions.client_line_count:
-        return None
-    line, column = positions.to_ir(position)
-    names = await state.names_of(ls, text)
-    token = names.at(line, column)
-    return (names, token, positions) if token is not None else None
-
-
 def _location(uri: str, positions: Positions, token: Token) -> types.Location:
     return types.Location(uri=uri, range=positions.range(token.line, token.start, token.end))
 
 
 async def definition(ls: PassPilotServer, params: types.DefinitionParams) -> list[types.Location] | None:
-    found = await _token_at(ls, params.text_document.uri, params.position)
-    if found is None:
+    at = await name_at(ls, params.text_document.uri, params.position)
+    if at is None:
         return None
-    names, token, positions = found
-    target = names.definition(token)
-    return [_location(params.text_document.uri, positions, target)] if target is not None else None
+    target = at.names.definition(at.token)
+    return [_location(params.text_document.uri, at.positions, target)] if target is not None else None
 
 
 async def references(ls: PassPilotServer, params: types.ReferenceParams) -> list[types.Location] | None:
-    found = await _token_at(ls, params.text_document.uri, params.position)
-    if found is None:
+    at = await name_at(ls, params.text_document.uri, params.position)
+    if at is None:
         return None
-    names, token, positions = found
     include = params.context.include_declaration if params.context is not None else True
-    return [_location(params.text_document.uri, positions, t) for t in names.references(token, include)]
+    return [_location(params.text_document.uri, at.positions, t) for t in at.names.references(at.token, include)]

@@ -20,7 +20,7 @@ from pygls.exceptions import JsonRpcException
 
 from ..ir import ModuleLayout, check
 from ..ir.irtext import NameIndex, Token
-from ..session.documents import open_layout
+from ..session.documents import name_at
 from ..session.edits import Replacement, workspace_edit
 from ..session.positions import Positions
 
@@ -63,21 +63,13 @@ class _At:
 
 
 async def _at(ls: PassPilotServer, uri: str, position: types.Position) -> _At | None:
-    opened = open_layout(ls, uri)
-    if opened is None:
-        return None
-    state, text, layout = opened
-    positions = Positions.of(ls, text, layout.lines)
-    if position.line < 0 or position.line >= positions.client_line_count:
-        return None
-    line, column = positions.to_ir(position)
-    names = await state.names_of(ls, text)
-    token = names.at(line, column)
-    if token is None:
+    found = await name_at(ls, uri, position)
+    if found is None:
         return None
     version = ls.workspace.get_text_document(uri).version
-    valid = state.latest is not None and state.latest.text == text and state.latest.valid
-    return _At(text, version, layout, names, token, positions, valid)
+    latest = found.state.latest
+    valid = latest is not None and latest.text == found.text and latest.valid
+    return _At(found.text, version, found.layout, found.names, found.token, found.positions, valid)
 
 
 def _range(at: _At, token: Token) -> types.Range:

@@ -17,7 +17,7 @@ from lsprotocol import types
 from pygls.workspace import TextDocument, Workspace
 
 from ..ir import FunctionSpan, IRError, ModuleLayout, StandaloneFunction, check, standalone_function
-from ..ir.irtext import NameIndex, build_index
+from ..ir.irtext import NameIndex, Token, build_index
 from .measure import VISIBLE
 from .positions import Positions, client_lines_with_breaks, client_offset, encoding_name
 
@@ -226,6 +226,33 @@ def open_layout(ls: PassPilotServer, uri: str) -> tuple[DocumentState, str, Modu
         return None
     text, _ = current_text(ls, uri)
     return state, text, state.layout_of(text)
+
+
+@dataclass(frozen=True)
+class NameAt:
+    """The name under a client position in an open document's current text, with what locates it."""
+
+    state: DocumentState
+    text: str
+    layout: ModuleLayout
+    names: NameIndex
+    token: Token
+    positions: Positions
+
+
+async def name_at(ls: PassPilotServer, uri: str, position: types.Position) -> NameAt | None:
+    """What hover, navigation, highlights and rename start from; None off a name or past the text."""
+    opened = open_layout(ls, uri)
+    if opened is None:
+        return None
+    state, text, layout = opened
+    positions = Positions.of(ls, text, layout.lines)
+    if not 0 <= position.line < positions.client_line_count:
+        return None
+    line, column = positions.to_ir(position)
+    names = await state.names_of(ls, text)
+    token = names.at(line, column)
+    return NameAt(state, text, layout, names, token, positions) if token is not None else None
 
 
 async def analyse_document(ls: PassPilotServer, uri: str) -> DocumentState | None:
