@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,3 +43,29 @@ def compile_c(tmp_path):
         return subprocess.run(args, check=True, capture_output=True, text=True).stdout
 
     return compile
+
+
+@pytest.fixture
+def miscompiling_opt(tmp_path, opt_tool):
+    """A faulty `opt` (allowed: it simulates a miscompiling compiler): the real one, but for pass lists other
+    than -Oz that contain `when`, every function body it prints becomes `rewrite`. Call it for the path."""
+
+    def make(rewrite: str = "  unreachable", when: str = "") -> str:
+        script = tmp_path / "opt"
+        script.write_text(
+            f"#!{sys.executable}\n"
+            "import re, subprocess, sys\n"
+            "args = sys.argv[1:]\n"
+            "passes = next((a.split('=', 1)[1] for a in args if a.startswith('-passes=')), '')\n"
+            f"run = subprocess.run([{opt_tool.path!r}, *args], input=sys.stdin.buffer.read() if passes else None, capture_output=True)\n"
+            "out = run.stdout\n"
+            f"if run.returncode == 0 and '-S' in args and passes not in ('default<Oz>', 'verify') and {when!r} in passes:\n"
+            "    text = re.sub(r'^(define [^\\n]*\\{)\\n.*?^\\}', lambda m: m.group(1) + '\\n" + "' + " + repr(rewrite) + " + '" + "\\n}', out.decode(), flags=re.S | re.M)\n"
+            "    out = text.encode()\n"
+            "sys.stdout.buffer.write(out); sys.stderr.buffer.write(run.stderr); sys.exit(run.returncode)\n"
+        )
+        script.chmod(0o755)
+        return str(script)
+
+    return make
+

@@ -338,36 +338,15 @@ async def test_optimize_function_says_what_the_behaviour_check_found(client):
     client.editor.close(uri)
 
 
-def unreachable_opt(folder) -> str:
-    """A faulty opt (it simulates a miscompiling compiler): real opt-22, but every pass list other than -Oz
-    turns each function body into `unreachable`."""
-    import sys
-
-    script = folder / "opt"
-    script.write_text(
-        f"#!{sys.executable}\n"
-        "import re, subprocess, sys\n"
-        "args = sys.argv[1:]\n"
-        "passes = next((a.split('=', 1)[1] for a in args if a.startswith('-passes=')), '')\n"
-        f"run = subprocess.run([{OPT!r}, *args], input=sys.stdin.buffer.read() if passes else None, capture_output=True)\n"
-        "out = run.stdout\n"
-        "if run.returncode == 0 and '-S' in args and passes not in ('default<Oz>', 'verify'):\n"
-        "    out = re.sub(r'^(define [^\\n]*\\{)\\n.*?^\\}', r'\\1\\n  unreachable\\n}', out.decode(), flags=re.S | re.M).encode()\n"
-        "sys.stdout.buffer.write(out); sys.stderr.buffer.write(run.stderr); sys.exit(run.returncode)\n"
-    )
-    script.chmod(0o755)
-    return str(script)
-
-
 @pytest.mark.parametrize("profile", ["visual-studio-code"])
-async def test_a_miscompiling_opt_is_blocked_by_optimize_function(profile, tmp_path):
+async def test_a_miscompiling_opt_is_blocked_by_optimize_function(profile, tmp_path, miscompiling_opt):
     from lsp_server.compiler.behaviour import find_clang
 
     if find_clang() is None:
         pytest.skip("clang-22 is not installed")
     text = SMALL.read_text()
     uri = "file:///virtual/edits/miscompile.ll"
-    settings = options(tmp_path / "cache", opt={"path": unreachable_opt(tmp_path)}, compiler={"backend": "opt"})
+    settings = options(tmp_path / "cache", opt={"path": miscompiling_opt()}, compiler={"backend": "opt"})
     async with session(profile, settings) as client:
         client.editor.open(uri, text)
         await wait_for_hints(client, uri, text.count("\ndefine "))
