@@ -36,6 +36,14 @@ if OPT is None:
     pytest.skip("LLVM's opt is not installed", allow_module_level=True)
 
 
+def delayed_opt(path: Path, argument: str, action: str) -> str:
+    """The real `opt` behind a shell wrapper at `path` that first runs `action` (e.g. `sleep 30`) when it is
+    called with `argument` among its arguments (`-S`: a measurement; `-passes=verify`; `-print-changed`)."""
+    path.write_text(f'#!/bin/sh\ncase " $* " in *" {argument} "*) {action};; esac\nexec {OPT} "$@"\n')
+    path.chmod(0o755)
+    return str(path)
+
+
 LSP_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 CODECS = {"utf-8": ("utf-8", 1), "utf-16": ("utf-16-le", 2), "utf-32": ("utf-32-le", 4)}
 

@@ -14,7 +14,7 @@ import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcRequestCancelled
 
-from .conftest import OPT, PROFILES, SMALL, options, session, wait_until
+from .conftest import PROFILES, SMALL, delayed_opt, options, session, wait_until
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
 
@@ -23,14 +23,7 @@ SLEEP_S = 30
 
 @pytest.fixture
 def slow_opt(tmp_path: Path) -> str:
-    script = tmp_path / "opt-slow"
-    script.write_text(
-        "#!/bin/sh\n"
-        f'case " $* " in *" -S "*) sleep {SLEEP_S};; esac\n'
-        f'exec {OPT} "$@"\n'
-    )
-    script.chmod(0o755)
-    return str(script)
+    return delayed_opt(tmp_path / "opt-slow", "-S", f"sleep {SLEEP_S}")
 
 
 def progress_titled(client, prefix: str) -> str | None:

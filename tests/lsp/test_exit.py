@@ -15,7 +15,7 @@ import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcRequestCancelled
 
-from .conftest import OPT, SERVER, SMALL, options, start, wait_for_hints, wait_until
+from .conftest import SERVER, SMALL, delayed_opt, options, start, wait_for_hints, wait_until
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
 
@@ -25,14 +25,7 @@ HANG_S = 60
 @pytest.fixture
 def hanging_verify(tmp_path: Path) -> tuple[str, Path]:
     pids = tmp_path / "pids"
-    script = tmp_path / "opt-hangs-in-verify"
-    script.write_text(
-        "#!/bin/sh\n"
-        f'case " $* " in *" -passes=verify "*) echo $$ >> {pids}; sleep {HANG_S};; esac\n'
-        f'exec {OPT} "$@"\n'
-    )
-    script.chmod(0o755)
-    return str(script), pids
+    return delayed_opt(tmp_path / "opt-hangs-in-verify", "-passes=verify", f"echo $$ >> {pids}; sleep {HANG_S}"), pids
 
 
 def alive(pid: int) -> bool:

@@ -9,16 +9,14 @@ from pathlib import Path
 import pytest
 from lsprotocol import types
 
-from .conftest import OPT, SERVER, SMALL, options, plain, start, wait_until
+from .conftest import SERVER, SMALL, delayed_opt, options, plain, start, wait_until
 from .fuzz_sessions import TRACEBACK, CapturingClient, make_client
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
 
 
 async def test_an_answer_that_comes_after_the_job_ended_is_dropped(tmp_path: Path):
-    slow = tmp_path / "opt-slow"
-    slow.write_text(f'#!/bin/sh\ncase " $* " in *" -S "*) sleep 1;; esac\nexec {OPT} "$@"\n')
-    slow.chmod(0o755)
+    slow = delayed_opt(tmp_path / "opt-slow", "-S", "sleep 1")
     client = make_client(CapturingClient)
     asked, answered = [], []
 

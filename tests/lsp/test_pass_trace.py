@@ -20,7 +20,7 @@ from lsp_server.compiler import find_opt, run_opt
 from lsp_server.engine import standalone_functions
 from lsp_server.ir import count_instructions
 
-from .conftest import EXAMPLE, OPT, PROFILES, options, plain, session, wait_for_hints, wait_until
+from .conftest import EXAMPLE, OPT, PROFILES, delayed_opt, options, plain, session, wait_for_hints, wait_until
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -137,10 +137,7 @@ async def test_show_pass_trace_writes_a_document_and_asks_the_client_to_show_it(
 @pytest.fixture
 def slow_print_opt(tmp_path: Path) -> str:
     """`opt` that is slow only when asked to print every change (the trace); measuring is quick."""
-    script = tmp_path / "opt-slow-trace"
-    script.write_text("#!/bin/sh\n" 'case " $* " in *" -print-changed "*) sleep 30;; esac\n' f'exec {OPT} "$@"\n')
-    script.chmod(0o755)
-    return str(script)
+    return delayed_opt(tmp_path / "opt-slow-trace", "-print-changed", "sleep 30")
 
 
 @pytest.mark.asyncio(loop_scope="function")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from lsprotocol import types
 
-from .conftest import EXAMPLE, OPT, PROFILES, options, session, wait_until
+from .conftest import EXAMPLE, PROFILES, delayed_opt, options, session, wait_until
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
 
@@ -37,10 +37,7 @@ def shown_messages(values: list) -> list[str]:
 @pytest.fixture
 def slowish_opt(tmp_path: Path) -> str:
     """The real `opt`, a little slow to print a module, so that the background job shows progress."""
-    script = tmp_path / "opt-slowish"
-    script.write_text(f'#!/bin/sh\ncase " $* " in *" -S "*) sleep 0.5;; esac\nexec {OPT} "$@"\n')
-    script.chmod(0o755)
-    return str(script)
+    return delayed_opt(tmp_path / "opt-slowish", "-S", "sleep 0.5")
 
 
 @pytest.mark.parametrize("profile", PROFILES)
