@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -262,7 +263,7 @@ def main() -> int:
     for condition in conditions:
         runs = []
         with tempfile.TemporaryDirectory(prefix="passpilot-bench-cache-") as cache_dir:
-            with busy_cores() if condition == "busy" else _nothing():
+            with busy_cores() if condition == "busy" else contextlib.nullcontext():
                 for run in range(args.runs):
                     label = f"{condition}, run 1 (cold cache)" if run == 0 else f"{condition}, run {run + 1} (warm cache)"
                     figures, rows = asyncio.run(run_once(args, text, cache_dir, label))
@@ -279,14 +280,6 @@ def main() -> int:
         args.json.write_text(json.dumps(report, indent=1) + "\n")
         print(f"wrote {args.json}")
     return 0
-
-
-class _nothing:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *_):
-        return False
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from typing import TYPE_CHECKING, Any
 
 from pygls.exceptions import JsonRpcInvalidParams, JsonRpcRequestCancelled
@@ -66,7 +65,6 @@ async def run_deep_search(ls: PassPilotServer, target: Target, seconds: float, j
     loop = asyncio.get_running_loop()
     known = ls.measurements.get(target.function)
     oz = known.oz.count if known is not None and known.oz.ok else None
-    started = time.monotonic()
     steps = max(1, int(seconds * 10))
 
     def progress(tried: int, best: int, elapsed: float) -> None:
@@ -79,7 +77,7 @@ async def run_deep_search(ls: PassPilotServer, target: Target, seconds: float, j
 
     job.report(0, steps, f"measuring -Oz and the starting lists · 0/{seconds:g} s")
     result = await job.run(_search, optimizer, target.function, seconds, job.cancel, progress, done)
-    job.message = f"{result.tried:,} candidates in {time.monotonic() - started:.1f} s ({result.stopped})"
+    job.message = f"{result.tried:,} candidates in {result.seconds:.1f} s ({result.stopped})"
     return result
 
 

@@ -421,6 +421,29 @@ async function main() {
     await page.keyboard.press('Enter');
     await page.locator('.quick-input-widget').waitFor({ state: 'hidden' }).catch(() => {});
   };
+  /** The code actions menu at a line (1-based), asked again every 10 s: a busy machine can drop the first
+   * request while the editor settles. Returns the menu's item titles. */
+  const openCodeActions = async (line1) => {
+    await goToLine(line1);
+    await page.keyboard.press('Control+.');
+    let askedAt = Date.now();
+    const rows = page.locator('.action-widget .monaco-list-row');
+    return waitFor(
+      'the code actions menu',
+      async () => {
+        const titles = (await rows.allInnerTexts().catch(() => [])).map((t) => t.trim()).filter(Boolean);
+        if (titles.some((t) => /Optimize/.test(t))) return titles;
+        if (Date.now() - askedAt > 10_000) {
+          await page.keyboard.press('Escape');
+          await goToLine(line1);
+          await page.keyboard.press('Control+.');
+          askedAt = Date.now();
+        }
+        return false;
+      },
+      { timeout: 60_000 },
+    );
+  };
   /** Rendered editor lines, top to bottom, with spaces normalised (inlay hints are part of the text). */
   const viewLines = () =>
     page.$$eval('.editor-instance .view-lines .view-line', (els) =>
@@ -623,27 +646,8 @@ async function main() {
   await docShot('hover.png', await editorBox(380));
   await page.mouse.move(5, 5);
   await page.keyboard.press('Escape');
-  await goToLine(hinted.line + 3);
-  await page.keyboard.press('Control+.');
-  let askedAt = Date.now();
-  const actions = await waitFor(
-    'the code actions menu',
-    async () => {
-      const menu = page.locator('.action-widget').first();
-      if ((await menu.isVisible()) && /PassPilot|Optimize/i.test((await menu.textContent()) || '')) return await menu.textContent();
-      if (Date.now() - askedAt > 10_000) {
-        // A busy machine can drop the first request (the editor was still settling): ask again.
-        await page.keyboard.press('Escape');
-        await goToLine(hinted.line + 3);
-        await page.keyboard.press('Control+.');
-        askedAt = Date.now();
-      }
-      return false;
-    },
-    { timeout: 60_000 },
-  );
-  const actionTitles = await page.locator('.action-widget .monaco-list-row').allInnerTexts();
-  log(`code actions: ${actionTitles.map((t) => t.trim()).filter(Boolean).join(' | ') || actions.replace(/\s+/g, ' ').slice(0, 200)}`);
+  const actionTitles = await openCodeActions(hinted.line + 3);
+  log(`code actions: ${actionTitles.join(' | ')}`);
   if (!actionTitles.some((t) => t.includes('Optimize function (deep search)'))) {
     throw new Error(`the code actions menu has no "Optimize function (deep search)": ${actionTitles.join(' | ')}`);
   }
@@ -825,26 +829,10 @@ async function main() {
   const deepTarget = functions(current)
     .filter((f) => f.name !== hint.name)
     .sort((a, b) => countFunction(current, b.name) - countFunction(current, a.name))[0] ?? target;
-  const beforeDeep = fs.readFileSync(irFile, 'utf8');
+  const beforeDeep = current;
   await page.locator('.editor-instance .view-lines').first().click({ position: { x: 200, y: 10 } }).catch(() => {});
-  await goToLine(deepTarget.line + 2);
-  await page.keyboard.press('Control+.');
-  let deepAskedAt = Date.now();
+  await openCodeActions(deepTarget.line + 2);
   const deepItem = page.locator('.action-widget .monaco-list-row', { hasText: 'Optimize function (deep search)' }).first();
-  await waitFor(
-    'the deep search in the code actions menu',
-    async () => {
-      if (await deepItem.isVisible()) return true;
-      if (Date.now() - deepAskedAt > 10_000) {
-        await page.keyboard.press('Escape');
-        await goToLine(deepTarget.line + 2);
-        await page.keyboard.press('Control+.');
-        deepAskedAt = Date.now();
-      }
-      return false;
-    },
-    { timeout: 60_000 },
-  );
   await deepItem.click();
   log(`chose "Optimize function (deep search)" on @${deepTarget.name}`);
   const deepToast = page.locator('.notification-toast', { hasText: 'deep search of @' }).first();
