@@ -1,6 +1,6 @@
 """Gain against budget on the public benchmark: the model's ranked order, the fixed coreset order, random search.
 
-    .venv/bin/python scripts/bench_ranking.py [--limit 150] [--budgets 1,3,10,30] [--model PATH]
+    .venv/bin/python scripts/bench_ranking.py [--limit N] [--budgets 1,3,10,30] [--model PATH]
 
 Every figure is one `passpilot bench data/benchmark --limit N --budget B --sources S --json` run, in one
 session on one machine (the result cache off, so times are real). Configurations:
@@ -58,7 +58,7 @@ def plot(path: Path, budgets: list[int], table: dict[str, dict[int, float]], lim
     axes.set_xticklabels([str(b) for b in budgets])
     axes.set_xlabel("budget (compilations beyond -Oz)")
     axes.set_ylabel("instructions under -Oz (%)")
-    axes.set_title(f"Public benchmark ({limit} functions): gain against budget")
+    axes.set_title(f"Public benchmark ({limit or 'all'} functions): gain against budget")
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
     figure.tight_layout()
@@ -69,7 +69,7 @@ def plot(path: Path, budgets: list[int], table: dict[str, dict[int, float]], lim
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--limit", type=int, default=150)
+    parser.add_argument("--limit", type=int, default=0, help="an even sample of N benchmark functions (0: all 1,443)")
     parser.add_argument("--budgets", default="1,3,10,30")
     parser.add_argument("--model", default="", help="GGUF to benchmark (default: the shipped model)")
     parser.add_argument("--configs", default="model,coreset,search,default")
@@ -91,7 +91,7 @@ def main() -> int:
                 table.setdefault(r["config"], {})[r["budget"]] = r["gain_vs_oz_percent"]
     for name in configs:
         for budget in budgets:
-            report = run(args.passpilot, args.limit, budget, CONFIGS[name], args.model, args.out / f"{name}-b{budget}-n{args.limit}.json")
+            report = run(args.passpilot, args.limit, budget, CONFIGS[name], args.model, args.out / f"{name}-b{budget}-n{args.limit or 'all'}.json")
             totals, seconds = report["totals"], report["seconds_per_function"]
             table.setdefault(name, {})[budget] = totals["gain_vs_oz_percent"]
             rows.append({"config": name, "sources": CONFIGS[name], "budget": budget, "date": time.strftime("%Y-%m-%d %H:%M"), "gain_vs_oz_percent": totals["gain_vs_oz_percent"],

@@ -283,6 +283,27 @@ def search_task(text: str, starts: Sequence[str], steps: int, seed: int) -> dict
     return local_search(optimizer, text, starts, space, steps, seed)
 
 
+def deep_task(text: str, starts: Sequence[str], calls: int, seed: int) -> dict:
+    """The engine's deep search (`lsp_server.engine.deep`) on one function, bounded by calls (reproducible),
+    starting from `starts`; its winner when it beats the best start."""
+    from lsp_server.engine.deep import DeepOptions, DeepSearch
+
+    worker_optimizer, _ = _worker_optimizer()
+    function = _function(text)
+    if function is None:
+        return {"winner": None}
+    # The worker's backend, with the starts as the coreset the search seeds from. Not closed here: the worker's
+    # optimizer owns the backend, and the deep search measures through `measure`, which starts no thread.
+    optimizer = Optimizer(worker_optimizer.opt, sources=[CoresetSource(list(starts))], vocabulary=worker_optimizer.vocabulary, jobs=1,
+                          backend=worker_optimizer.backend)
+    with DeepSearch(optimizer, DeepOptions(seconds=3600.0, calls=calls, seed=seed, sources=("coreset",))) as search:
+        result = search.search(function)
+    starts_best = min((m.count for m in result.measurements if m.ok and m.source in ("coreset", "oz")), default=None)
+    if result.best is None or starts_best is None:
+        return {"winner": None}
+    return {"start_count": starts_best, "winner": result.best.passes, "count": result.best.count}
+
+
 # -------------------------------------------------------------------------------------------- storage
 
 
@@ -440,11 +461,12 @@ def read_texts(corpus: Path, entries: Iterable[dict]) -> list[str]:
     return [(corpus / e["path"]).read_text(errors="replace") for e in entries]
 
 
-def find_winners(client, corpus: Path, entries: Sequence[dict], starts: Sequence[str], steps: int, seed: int) -> list[dict]:
+def find_winners(client, corpus: Path, entries: Sequence[dict], starts: Sequence[str], steps: int, seed: int, deep_calls: int = 0) -> list[dict]:
     from distributed import as_completed
     from tqdm import tqdm
 
-    futures = [client.submit(search_task, text, list(starts), steps, seed, pure=False) for text in read_texts(corpus, entries)]
+    task, effort = (deep_task, deep_calls) if deep_calls else (search_task, steps)
+    futures = [client.submit(task, text, list(starts), effort, seed, pure=False) for text in read_texts(corpus, entries)]
     found = []
     for future in tqdm(as_completed(futures), total=len(futures), desc="local search", unit="fn", file=sys.stderr):
         found.append(future.result())
@@ -529,6 +551,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--coreset", type=Path, default=ROOT / "models" / "coreset.txt", help="lists that join the pool")
     parser.add_argument("--seed-functions", type=int, default=64, help="functions whose local-search winners join the pool")
     parser.add_argument("--local-steps", type=int, default=60, help="hill-climbing steps per seed function")
+    parser.add_argument("--deep-calls", type=int, default=0,
+                        help="instead of hill climbing: the engine's deep search on each seed function, bounded by this many calls")
+    parser.add_argument("--seed-min-instructions", type=int, default=0, help="seed functions have at least this many instructions")
     parser.add_argument("--shard-size", type=int, default=16, help="functions per task and per shard file")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--backend", default="auto", choices=("auto", "opt", "libllvm"))
@@ -564,15 +589,16 @@ def main(argv: list[str] | None = None) -> int:
             opt = find_opt(args.opt or None)
             vocabulary = load_vocabulary(opt)
             coreset = read_coreset(args.lists or args.coreset)
-            seeds = [] if args.lists else entries[: args.seed_functions]
+            seeds = [] if args.lists else [e for e in entries if e.get("instructions", 0) >= args.seed_min_instructions][: args.seed_functions]
             winners: list[str] = []
             if seeds and args.local_steps:
                 starts = [*LEVELS, *coreset]
-                found = find_winners(client, args.corpus, seeds, starts, args.local_steps, args.seed)
+                found = find_winners(client, args.corpus, seeds, starts, args.local_steps, args.seed, args.deep_calls)
                 winners = [f["winner"] for f in found if f.get("winner") and f["count"] < f["start_count"]]
                 print(f"labels: local search on {len(seeds)} functions: {len(winners)} winners beat their start", file=sys.stderr)
             pool = build_pool(vocabulary, coreset, winners, 0 if args.lists else args.pool_size, args.seed)
-            settings = {k: getattr(args, k) for k in ("max_instructions", "pool_size", "seed_functions", "local_steps", "seed")}
+            settings = {k: getattr(args, k) for k in ("max_instructions", "pool_size", "seed_functions", "local_steps", "deep_calls",
+                                                      "seed_min_instructions", "seed")}
             settings["lists"] = str(args.lists) if args.lists else None
             index = store.create(pool, compiler, settings)
         if args.lists:  # the pool of a --lists pass is known in advance: it must be the stored one

@@ -1,8 +1,11 @@
-"""AutoPhase-style counts of one function's IR, written as one line at the head of the ranking model's prompt.
+"""AutoPhase-style counts of one function's IR, given to the ranking model as one token per count.
 
-A model whose context holds only the head of a long function still sees, in this line, how large the
+A model whose context holds only the head of a long function still sees, in these tokens, how large the
 whole function is and what it is made of (blocks, loops, memory operations, calls, switches, phis).
 Counted on the normalized text (`lsp_server.ir.normalize`) with plain string work: no parse, no LLVM.
+Each count becomes a control token `<|f:NAME=B|>` with B its log2 bucket (0, 1, 2-3, 4-7, ...), so that a
+small model learns one embedding per (count, magnitude) instead of reading digits; the same function
+always gets the same 31 tokens in the same order.
 """
 
 from __future__ import annotations
@@ -60,7 +63,25 @@ def feature_counts(normalized_ir: str) -> dict[str, int]:
     return counts
 
 
-def feature_line(normalized_ir: str) -> str:
-    """`; n=36 blocks=1 loops=0 args=1 alloca=1 load=8 ...` and a newline."""
+FEATURE_NAMES = ("n", "blocks", "loops", "args", *OPCODES, "other")
+BUCKETS = 13  # 0, 1, 2-3, 4-7, ..., 2048 and more
+
+
+def bucket(value: int) -> int:
+    """0 -> 0, 1 -> 1, 2-3 -> 2, 4-7 -> 3, ..., capped at BUCKETS - 1."""
+    return min(BUCKETS - 1, max(0, int(value)).bit_length())
+
+
+def feature_token(name: str, value_bucket: int) -> str:
+    return f"<|f:{name}={value_bucket}|>"
+
+
+def all_feature_tokens() -> list[str]:
+    """Every feature token a ranking model's vocabulary holds, in vocabulary order."""
+    return [feature_token(name, b) for name in FEATURE_NAMES for b in range(BUCKETS)]
+
+
+def feature_tokens(normalized_ir: str) -> list[str]:
+    """The function's counts as feature tokens, in `FEATURE_NAMES` order."""
     counts = feature_counts(normalized_ir)
-    return "; " + " ".join(f"{key}={value}" for key, value in counts.items()) + "\n"
+    return [feature_token(name, bucket(counts[name])) for name in FEATURE_NAMES]

@@ -1,17 +1,17 @@
 """Ranking models: one forward pass orders a fixed set of pass lists, one control token per list.
 
 A ranking GGUF is a `passpilot` Llama whose vocabulary ends with the control tokens `<|list0|>`,
-`<|list1|>`, ... and whose metadata `passpilot.ranking.lists` (a JSON array) holds the pass list of each.
-The prompt is the `passpilot` prompt with a line of feature counts (`features.feature_line`) before the
-normalized IR:
+`<|list1|>`, ... and the feature tokens `<|f:NAME=B|>` (`features.all_feature_tokens`), and whose metadata
+`passpilot.ranking.lists` (a JSON array) holds the pass list of each list token. The prompt is the
+function's counts as feature tokens, then its normalized IR (cut to its head when it is long):
 
-    <s> ; n=.. blocks=.. loops=.. ... \\n normalized IR <|passes|>  ->  <|listJ|> {before} {after} </s>
+    <s> <|f:n=7|> <|f:blocks=3|> ... normalized IR <|passes|>  ->  <|listJ|> {before} {after} </s>
 
-The logits at `<|passes|>`, read over the list tokens only, rank every list at once; with
-`passpilot.ranking.top` = m, the m best-scored lists lead and the rest follow in the stored (greedy
-coreset) order. The top list's token is then fed back and the model writes its predicted instruction
-counts (for hover). The lists are
-untrusted like any model output: the engine checks each against the vocabulary and measures it.
+The logits at `<|passes|>`, read over the list tokens only, score every list at once (the model is
+trained to predict each list's gain under -Oz); with `passpilot.ranking.top` = m, the m best-scored
+lists lead and the rest follow in the stored (coreset) order. The top list's token is then fed back and
+the model writes its predicted instruction counts (for hover). The lists are untrusted like any model
+output: the engine checks each against the vocabulary and measures it.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 
 from . import formats
-from .features import feature_line
+from .features import feature_tokens
 from .gguf_info import read_gguf_info
 from .passes import filter_passes
 from .profiles import PassPilotProfile, Vocabulary
@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 
 RANKING_LISTS_KEY = "passpilot.ranking.lists"
 RANKING_TOP_KEY = "passpilot.ranking.top"  # how many lists go by score; the rest keep the file's (greedy coreset) order
+# The context the model was trained on. The GGUF's own `llama.context_length` is at least llama.cpp's smallest
+# context (256), which llama.cpp would otherwise warn about on every load; prompts are cut to this one.
+RANKING_CONTEXT_KEY = "passpilot.ranking.context"
 COUNTS_TOKENS = 12  # "before after" and EOS fit in far fewer
 _COUNTS = re.compile(r"\s*(\d{1,9})\s+(\d{1,9})")
 
@@ -56,13 +59,18 @@ def ranking_lists(path: str | Path) -> list[str] | None:
     return [str(item) for item in lists] if isinstance(lists, list) and lists else None
 
 
-def ranking_top(path: str | Path) -> int:
-    """How many of the best-scored lists lead; 0 (the default): all of them."""
+def ranking_number(path: str | Path, key: str) -> int:
+    """A non-negative number of a ranking GGUF's metadata; 0 when absent or unreadable."""
     try:
-        value = read_gguf_info(path).metadata.get(RANKING_TOP_KEY)
+        value = read_gguf_info(path).metadata.get(key)
         return max(0, int(value)) if value is not None else 0
     except (OSError, ValueError, TypeError):
         return 0
+
+
+def ranking_top(path: str | Path) -> int:
+    """How many of the best-scored lists lead; 0 (the default): all of them."""
+    return ranking_number(path, RANKING_TOP_KEY)
 
 
 def blended_order(scores: list[float], top: int) -> list[int]:
@@ -78,23 +86,29 @@ def blended_order(scores: list[float], top: int) -> list[int]:
     return lead + [i for i in range(len(scores)) if i not in lead]
 
 
-def ranking_prompt_text(function_ir: str) -> str:
-    normalized = formats.prompt_text(function_ir)
-    return feature_line(normalized) + normalized
-
-
 def format_counts(before: int, after: int) -> str:
     return f"{int(before)} {int(after)}"
 
 
 class RankingProfile(PassPilotProfile):
-    """The `passpilot` profile with the feature line; its answer is a list token and two counts."""
+    """The `passpilot` profile with feature tokens before the IR; its answer is a list token and two counts."""
 
     name = "passpilot-rank"
     max_answer_tokens = COUNTS_TOKENS + 1
 
+    def check(self, vocab: Vocabulary) -> None:
+        super().check(vocab)
+        probe = feature_tokens("")[0]
+        if vocab.special_token(probe) is None:
+            raise ModelError(f"this ranking GGUF has no feature tokens ({probe}): it was made for an older PassPilot")
+
     def prompt_tokens(self, function_ir: str, vocab: Vocabulary) -> list[int]:
-        return self.prompt_tokens_from_text(ranking_prompt_text(function_ir), vocab)
+        normalized = formats.prompt_text(function_ir)
+        features = [vocab.special_token(token) for token in feature_tokens(normalized)]
+        if any(token is None for token in features):
+            raise ModelError("this ranking GGUF lacks some feature tokens")
+        plain = self.prompt_tokens_from_text(normalized, vocab)
+        return [plain[0], *features, *plain[1:]]  # type: ignore[list-item]
 
 
 class RankingProposer(LlamaProposer):
@@ -104,11 +118,14 @@ class RankingProposer(LlamaProposer):
         super().__init__(path, RankingProfile(), **options)
         self.lists = lists
         self.top = ranking_top(path)
+        self.trained_context = ranking_number(path, RANKING_CONTEXT_KEY)
         self.identity = f"{self.identity}, ranks {len(lists)} lists" + (f" (its best {self.top}, then the coreset order)" if self.top else "")
         self._list_tokens: list[int] = []
 
     def _load(self) -> _LlamaVocabulary:
         vocabulary = super()._load()
+        if self.trained_context:
+            self.n_ctx = min(self.n_ctx, self.trained_context)
         tokens = [vocabulary.special_token(list_token(i)) for i in range(len(self.lists))]
         missing = [list_token(i) for i, token in enumerate(tokens) if token is None]
         if missing:  # called under the lock: release the model here, not through close()

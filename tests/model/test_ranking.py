@@ -12,16 +12,17 @@ from lsp_server.compiler import find_opt, load_vocabulary
 from lsp_server.engine import Optimizer, standalone_functions
 from lsp_server.engine.sources import ModelSource
 from lsp_server.model import ModelError, formats, load_proposer
-from lsp_server.model.features import feature_counts, feature_line
+from lsp_server.model.features import BUCKETS, FEATURE_NAMES, all_feature_tokens, bucket, feature_counts, feature_tokens
 from lsp_server.model.ranking import (
+    RANKING_CONTEXT_KEY,
     RANKING_LISTS_KEY,
     RANKING_TOP_KEY,
     RankingProposer,
     blended_order,
     list_token,
-    ranking_prompt_text,
+    RankingProfile,
 )
-from training.model.gguf_llama import LlamaHParams, random_tensors, write_llama_gguf
+from training.model.gguf_llama import CONTROL, LlamaHParams, Vocab, random_tensors, write_llama_gguf
 
 from .conftest import TINY_CTX, _tiny_vocab
 
@@ -53,11 +54,15 @@ done:
 """
 
 
-def _ranking_gguf(directory, lists, *, tokens: int | None = None, seed: int = 1, top: int | None = None):
+def _ranking_gguf(directory, lists, *, tokens: int | None = None, seed: int = 1, top: int | None = None, features: bool = True,
+                  context: int | None = None):
     count = len(lists) if tokens is None else tokens
-    vocab = _tiny_vocab(directory, "tiny-rank", [*formats.CONTROL_TOKENS, *(list_token(i) for i in range(count))])
+    base = _tiny_vocab(directory, "tiny-rank", list(formats.CONTROL_TOKENS))
+    added = [*(list_token(i) for i in range(count)), *(all_feature_tokens() if features else [])]  # as training.model.ranker adds them
+    vocab = Vocab(base.tokens + added, base.scores + [0.0] * len(added), base.types + [CONTROL] * len(added), base.bos, base.eos, base.unk, base.pad)
     hp = LlamaHParams(vocab_size=len(vocab), dim=32, layers=1, heads=2, kv_heads=2, ffn=64, ctx=TINY_CTX)
-    extra = {RANKING_LISTS_KEY: json.dumps(lists), **({RANKING_TOP_KEY: str(top)} if top is not None else {})}
+    extra = {RANKING_LISTS_KEY: json.dumps(lists), **({RANKING_TOP_KEY: str(top)} if top is not None else {}),
+             **({RANKING_CONTEXT_KEY: str(context)} if context is not None else {})}
     return write_llama_gguf(directory / "tiny-rank.gguf", hp, random_tensors(hp, seed=seed), vocab, name="tiny-rank", extra_strings=extra)
 
 
@@ -71,12 +76,31 @@ def known():
     return load_vocabulary(find_opt()).names
 
 
-def test_feature_line_counts_the_whole_function():
+def test_feature_counts_cover_the_whole_function():
     counts = feature_counts(formats.prompt_text(FUNCTION))
     assert counts["n"] == 9 and counts["blocks"] == 4 and counts["loops"] == 1 and counts["args"] == 2
     assert (counts["alloca"], counts["load"], counts["store"], counts["br"], counts["icmp"], counts["ret"]) == (1, 1, 1, 3, 1, 1)
     assert counts["add"] == 1 and counts["other"] == 0
-    assert ranking_prompt_text(FUNCTION).startswith(feature_line(formats.prompt_text(FUNCTION)))
+
+
+def test_feature_tokens_are_log2_buckets_in_a_fixed_order():
+    assert [bucket(v) for v in (0, 1, 2, 3, 4, 7, 8, 1000, 10**9)] == [0, 1, 2, 2, 3, 3, 4, 10, BUCKETS - 1]
+    tokens = feature_tokens(formats.prompt_text(FUNCTION))
+    assert len(tokens) == len(FEATURE_NAMES) == 31 and set(tokens) <= set(all_feature_tokens())
+    assert tokens[:4] == ["<|f:n=4|>", "<|f:blocks=3|>", "<|f:loops=1|>", "<|f:args=2|>"]  # 9 instructions, 4 blocks
+
+
+def test_the_prompt_is_bos_feature_tokens_ir_and_the_separator(ranking_gguf):
+    proposer = load_proposer(ranking_gguf, threads=1)
+    try:
+        vocab = proposer._ensure_loaded()
+        prompt = RankingProfile().prompt_tokens(FUNCTION, vocab)
+        features = [vocab.special_token(t) for t in feature_tokens(formats.prompt_text(FUNCTION))]
+        assert prompt[0] == vocab.bos and prompt[1 : 1 + len(features)] == features
+        assert prompt[-1] == vocab.special_token(formats.SEP_TOKEN)
+        assert prompt[1 + len(features) : -1] == vocab.tokenize(formats.prompt_text(FUNCTION), add_bos=False)
+    finally:
+        proposer.close()
 
 
 def test_a_ranking_gguf_ranks_every_list_by_its_logit(ranking_gguf, known):
@@ -112,6 +136,12 @@ def test_missing_list_tokens_are_a_clear_error(tmp_path):
     path = _ranking_gguf(tmp_path, LISTS, tokens=2)
     proposer = load_proposer(path, threads=1)
     with pytest.raises(ModelError, match="lacks the tokens <\\|list2\\|>"):
+        proposer.rank(FUNCTION)
+
+
+def test_a_ranking_gguf_without_feature_tokens_is_a_clear_error(tmp_path):
+    proposer = load_proposer(_ranking_gguf(tmp_path, LISTS, features=False), threads=1)
+    with pytest.raises(ModelError, match="no feature tokens"):
         proposer.rank(FUNCTION)
 
 
@@ -151,5 +181,17 @@ def test_blended_order_leads_with_the_best_scored_then_keeps_the_stored_order(tm
         order = blended_order(scores, 2)
         assert [p.passes for p in proposer.rank(FUNCTION)] == [LISTS[i].replace(" ", "").replace(",bogus-pass", "") for i in order]
         assert order[2:] == sorted(order[2:])
+    finally:
+        proposer.close()
+
+
+def test_prompts_are_cut_to_the_context_the_model_was_trained_on(tmp_path):
+    proposer = load_proposer(_ranking_gguf(tmp_path, LISTS, context=100), threads=1)
+    try:
+        body = "".join(f"  %v{i} = add i32 %x, {i}\n" for i in range(60))
+        ranked = proposer.rank(f"define i32 @g(i32 %x) {{\n{body}  ret i32 %x\n}}\n")
+        assert proposer.n_ctx == 100 and len(ranked) == len(LISTS)
+        budget = 100 - RankingProfile().max_answer_tokens
+        assert f"it read the first {budget - 2} of" in ranked.note
     finally:
         proposer.close()

@@ -33,3 +33,65 @@ def test_budget_gains_compile_the_best_scored_lists_and_keep_oz():
     assert budget_gains(oracle, counts, oz, budgets=(1,)) == {1: pytest.approx(500 / 30, abs=1e-3)}
     failed = np.array([[FAILED, 7, 12], [20, 25, 18]])
     assert budget_gains(fixed, failed, oz, budgets=(1,)) == {1: 0.0}  # a failed list leaves -Oz
+
+
+def test_ranking_lists_put_the_coreset_first_without_repeats_or_levels():
+    from training.model.ranker import ranking_lists
+
+    coreset = ["sroa,gvn", "default<Os>", "mem2reg"]
+    curve = ["default<O2>", "mem2reg", "instcombine", "sroa,gvn"]
+    assert ranking_lists(coreset, curve) == ["sroa,gvn", "mem2reg", "instcombine"]
+
+
+def test_the_extended_vocabulary_numbers_list_then_feature_tokens_after_the_base():
+    from lsp_server.model.features import all_feature_tokens
+    from training.model.ranker import ExtendedVocabulary
+
+    class Base:
+        bos, eos = 1, 2
+
+        def tokenize(self, text, *, add_bos, special=False):
+            return [7] * len(text)
+
+        def special_token(self, text):
+            return 3 if text == "<|passes|>" else None
+
+    vocab = ExtendedVocabulary(Base(), base_size=100, lists=4)
+    assert vocab.special_token("<|list0|>") == 100 and vocab.special_token("<|list3|>") == 103
+    assert vocab.special_token(all_feature_tokens()[0]) == 104
+    assert vocab.special_token(all_feature_tokens()[-1]) == 104 + len(all_feature_tokens()) - 1
+    assert vocab.special_token("<|passes|>") == 3 and vocab.special_token("<|list4|>") is None
+    assert vocab.tokenize("abc", add_bos=False) == [7, 7, 7]
+
+
+def _labels(pool, counts, hashes, kinds=None):
+    from training.labels import Labels
+
+    counts = np.asarray(counts, dtype=np.int32)
+    return Labels(pool=list(pool), kinds=list(kinds or ["level"] * len(pool)), counts=counts, original=np.full(len(counts), 50, dtype=np.int32),
+                  hashes=list(hashes), paths=[f"{h}.ll" for h in hashes], pkgs=["p"] * len(counts), compiler={})
+
+
+def test_merged_labels_take_each_list_from_the_folder_that_measured_it():
+    from training.model.ranker import UNKNOWN, merge_labels
+
+    narrow = _labels(["default<Oz>", "a"], [[10, 8], [20, 21]], ["f1", "f2"])
+    wide = _labels(["default<Oz>", "a", "b"], [[10, 9, 7]], ["f1"])
+    merged = merge_labels([narrow, wide], ["a", "b"])
+    assert merged["f1"]["counts"].tolist() == [8, 7]  # "a" from the first folder, "b" only the wide one has
+    assert merged["f2"]["counts"].tolist() == [21, UNKNOWN]
+    gains = list_gains(np.stack([merged["f2"]["counts"]]), np.array([20]))
+    assert gains.tolist() == [[0.0, 0.0]]  # an unknown list gains nothing
+    assert budget_gains(np.array([[0.0, 1.0]], dtype=np.float32), np.stack([merged["f2"]["counts"]]), np.array([20]), budgets=(1,)) == {1: 0.0}
+
+
+def test_greedy_winners_add_what_removes_most_beyond_the_lists():
+    from training.model.ranker import greedy_winners
+
+    hashes = [f"{i:08x}" + "0" * 56 for i in (40, 41, 42)]  # not held out (int(h[:8], 16) % 100 >= 20)
+    pool = ["default<Oz>", "a", "w1", "w2", "w3"]
+    kinds = ["level", "coreset", "local", "local", "local"]
+    counts = [[10, 9, 9, 5, 9], [10, 10, 8, 10, 10], [10, 10, 10, 10, 10]]
+    labels = _labels(pool, counts, hashes, kinds)
+    assert greedy_winners(labels, ["a"], 5) == ["w2", "w1"]  # w3 removes nothing
+    assert greedy_winners(labels, ["a"], 1) == ["w2"]

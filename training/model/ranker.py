@@ -1,29 +1,32 @@
-"""The ranking model: one forward pass orders the coreset's lists for a function (lsp_server/model/ranking.py).
+"""The ranking model: one forward pass scores a fixed set of pass lists for a function (lsp_server/model/ranking.py).
 
-    python -m training.model.ranker dataset --labels data/labels --curve docs/bench/coreset-curve.json
+    python -m training.model.ranker dataset --labels data/labels-rank --lists training/model/ranking-lists.txt
     python -m training.model.ranker train --max-minutes 45
     python -m training.model.ranker export --out data/model/rank/passpilot.gguf
 
-* **Lists**: the greedy coreset of `training.coreset` at its largest size (`lists` of the curve JSON, up
-  to `--max-k`); the fixed `coreset` source uses the first K of the same order.
-* **Prompt**: `<s> feature line + normalized IR <|passes|>` (`RankingProfile`, the runtime's own code),
-  tokenized by llama.cpp with the base model's vocabulary, cut to its head like the runtime does.
-* **Targets** (from the dense labels, no compiler call): per function the gain of each list under -Oz,
-  `g_j = (oz - min(count_j, oz)) / oz`; the ranking target is `softmax((g_j - max g) / tau)` with
-  `tau = 0.25 max g`, so lists within about a quarter of the best gain share the mass; functions no list
-  improves weigh `--flat-weight`, the others the square root of the instructions their best list saves
-  (normalized to a mean of 1). Then `<|listJ|> original best </s>` for the top list J teaches the
-  counts that hover shows (weight `--count-weight`).
+* **Lists**: `training/model/ranking-lists.txt`: the shipped coreset first (so that the fixed coreset
+  order is the model's fallback order), then the greedy coreset curve's other lists.
+* **Prompt**: `<s>`, the function's 31 AutoPhase-style counts as feature tokens (`features.feature_tokens`:
+  one control token per count and log2 bucket), its normalized IR, `<|passes|>`: the runtime's own
+  `RankingProfile`, cut to its head like the runtime does (`--ctx`).
+* **Targets** (from the labels, no compiler call): per function the gain of each list under -Oz,
+  `g_j = (oz - min(count_j, oz)) / oz`. `--objective regress` (the default) trains the logit of each list
+  token to predict `10 g_j`, weighted by the square root of -Oz's count, like Coreset-NVP's normalized
+  value predictor: on held-out functions and on the public benchmark this ordered lists better than a
+  softmax over the lists near the best (`--objective soft`, the earlier ranker). Then
+  `<|listJ|> original best </s>` for the top list J teaches the counts that hover shows (`--count-weight`).
 * **Model**: the base GGUF's Llama (default `models/passpilot.gguf`, dequantized: its tokenizer and IR
-  knowledge), its vocabulary extended by one control token per list; trained with AdamW.
-* **Validation**: the functions `training.coreset.held_out` sets aside (never used to choose the lists or
-  to train). Every `--eval-every` steps: gain under -Oz at budgets 1, 3, 10, 30 when compiling the model's
-  top lists, read from the labels, against the fixed coreset order; the best checkpoint is kept.
+  knowledge, its first `--layers` blocks), its vocabulary extended by one control token per list and the
+  feature tokens (new rows start near the mean embedding); trained with AdamW.
+* **Validation**: the functions `training.coreset.held_out` sets aside (never trained on). Every
+  `--eval-every` steps: gain under -Oz at budgets 1, 3, 10, 30 when compiling the model's top lists, read
+  from the labels, against the fixed order of the lists file; the best checkpoint is kept.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 import json
 import math
 import time
@@ -32,14 +35,17 @@ from pathlib import Path
 import numpy as np
 
 from lsp_server.model import formats
-from lsp_server.model.ranking import RANKING_LISTS_KEY, RANKING_TOP_KEY, RankingProfile, format_counts, list_token, ranking_prompt_text
+from lsp_server.model.features import all_feature_tokens
+from lsp_server.model.ranking import RANKING_CONTEXT_KEY, RANKING_LISTS_KEY, RANKING_TOP_KEY, RankingProfile, format_counts, list_token
 from training.coreset import held_out
-from training.labels import FAILED, LabelStore
+from training.labels import FAILED, LabelStore, read_coreset
 
 from .common import ROOT, WORK, log, resolve, write_json
 from .gguf_llama import CONTROL, LlamaHParams, Vocab, tensor_names
 
 RANK = WORK / "rank"
+LLAMA_MIN_CONTEXT = 256
+GAIN_SCALE = 10.0  # regression targets: 10 x the share of -Oz's instructions a list removes
 BUDGETS = (1, 3, 10, 30)
 
 
@@ -84,8 +90,8 @@ def read_base(path: Path) -> tuple[LlamaHParams, Vocab, dict[str, np.ndarray]]:
         norm_eps=float(scalar("llama.attention.layer_norm_rms_epsilon")),
         tied="output.weight" not in tensors,
     )
-    ranked = sum(1 for token in tokens if token.startswith("<|list") and token.endswith("|>"))
-    if ranked:  # a ranking model as the base: its list tokens (the last rows) are dropped, new ones come later
+    ranked = sum(1 for token in tokens if token.startswith(("<|list", "<|f:")) and token.endswith("|>"))
+    if ranked:  # a ranking model as the base: its list and feature tokens (the last rows) are dropped, new ones come later
         vocab = Vocab(tokens[:-ranked], vocab.scores[:-ranked], vocab.types[:-ranked], vocab.bos, vocab.eos, vocab.unk, vocab.pad)
         hp = LlamaHParams(**{**hp.to_dict(), "vocab_size": len(vocab.tokens)})
     for name, shape in tensor_names(hp).items():
@@ -96,12 +102,29 @@ def read_base(path: Path) -> tuple[LlamaHParams, Vocab, dict[str, np.ndarray]]:
 
 
 def extended_vocab(base: Vocab, count: int) -> Vocab:
-    """The base vocabulary plus `<|list0|>` ... as control tokens (never produced from text)."""
-    names = [list_token(i) for i in range(count)]
+    """The base vocabulary plus `<|list0|>` ... and the feature tokens, as control tokens (never produced from text)."""
+    names = [list_token(i) for i in range(count)] + all_feature_tokens()
     clash = set(names) & set(base.tokens)
     if clash:
         raise SystemExit(f"the base vocabulary already has {sorted(clash)[:3]}")
-    return Vocab(base.tokens + names, base.scores + [0.0] * count, base.types + [CONTROL] * count, base.bos, base.eos, base.unk, base.pad)
+    return Vocab(base.tokens + names, base.scores + [0.0] * len(names), base.types + [CONTROL] * len(names), base.bos, base.eos, base.unk, base.pad)
+
+
+class ExtendedVocabulary:
+    """The base model's llama.cpp vocabulary, with the list and feature tokens a ranking model adds after it:
+    the runtime's own `RankingProfile` builds the training prompts through it."""
+
+    def __init__(self, base, base_size: int, lists: int) -> None:
+        self.base = base
+        self.bos, self.eos = base.bos, base.eos
+        names = [list_token(i) for i in range(lists)] + all_feature_tokens()
+        self.extra = {name: base_size + i for i, name in enumerate(names)}
+
+    def tokenize(self, text: str, *, add_bos: bool, special: bool = False) -> list[int]:
+        return self.base.tokenize(text, add_bos=add_bos, special=special)
+
+    def special_token(self, text: str) -> int | None:
+        return self.extra.get(text, self.base.special_token(text))
 
 
 def load_weights(model, tensors: dict[str, np.ndarray], extra_rows: int) -> None:
@@ -141,15 +164,38 @@ def rank_targets(gains: np.ndarray) -> np.ndarray:
 
 def list_gains(counts: np.ndarray, oz: np.ndarray) -> np.ndarray:
     """(oz - min(count, oz)) / oz per list; a failed list gains nothing."""
-    capped = np.where(counts == FAILED, oz[:, None], np.minimum(counts, oz[:, None]))
+    capped = np.where(counts < 0, oz[:, None], np.minimum(counts, oz[:, None]))  # FAILED or UNKNOWN
     return ((oz[:, None] - capped) / np.maximum(oz[:, None], 1)).astype(np.float32)
+
+
+UNKNOWN = FAILED - 1  # a list this function was not labelled under (its folder's pool lacks it)
+
+
+def merge_labels(stores: Sequence, lists: Sequence[str]) -> dict[str, dict]:
+    """One row per function (by normalized hash) over several label folders: its count under each of `lists`
+    from whichever folder measured it (the first one that did), UNKNOWN where none did. Folders may have
+    different pools: e.g. the whole corpus under the coreset's lists, and a subset under a wider pool."""
+    merged: dict[str, dict] = {}
+    for labels in stores:
+        columns = [labels.pool.index(p) if p in labels.pool else -1 for p in lists]
+        if all(c < 0 for c in columns):
+            continue
+        for row in np.flatnonzero(labels.usable()):
+            values = np.asarray([labels.counts[row, c] if c >= 0 else UNKNOWN for c in columns], dtype=np.int32)
+            entry = merged.get(labels.hashes[row])
+            if entry is None:
+                merged[labels.hashes[row]] = {"path": labels.paths[row], "pkg": labels.pkgs[row], "oz": int(labels.oz[row]),
+                                              "original": int(labels.original[row]), "counts": values}
+            else:
+                fill = (entry["counts"] == UNKNOWN) & (values != UNKNOWN)
+                entry["counts"][fill] = values[fill]
+    return merged
 
 
 def cmd_dataset(args) -> int:
     from lsp_server.model import load_proposer
 
-    curve = json.loads(resolve(args.curve).read_text())
-    lists = curve["lists"][: args.max_k]
+    lists = read_coreset(resolve(args.lists))[: args.max_k]
     stores = [LabelStore(resolve(Path(folder))).load() for folder in args.labels.split(",")]
     corpus = resolve(args.corpus)
     by_hash = {}
@@ -160,49 +206,43 @@ def cmd_dataset(args) -> int:
                 entry = json.loads(line)
                 by_hash[entry["hash"]] = entry["path"]
     base = load_proposer(resolve(args.base))
-    vocab = base.vocabulary
+    base_size = read_base(resolve(args.base))[0].vocab_size
+    vocab = ExtendedVocabulary(base.vocabulary, base_size, len(lists))
     profile = RankingProfile()
     budget = args.ctx - profile.max_answer_tokens  # the runtime's room for a prompt (LlamaProposer._prompt)
-    base_size = read_base(resolve(args.base))[0].vocab_size
+    merged = merge_labels(stores, lists)
     tokens, start, length, prompt_len = [], [], [], []
     counts, oz_list, original, hashes, pkgs = [], [], [], [], []
-    seen: set[str] = set()
     cut = offset = 0
-    for labels in stores:  # the first folder wins for a function labelled twice
-        columns = [labels.pool.index(p) for p in lists]
-        for row in np.flatnonzero(labels.usable()):
-            if labels.hashes[row] in seen:
-                continue
-            path = corpus / labels.paths[row]
-            if not path.exists() and labels.hashes[row] in by_hash:
-                path = corpus / by_hash[labels.hashes[row]]
-            try:
-                prompt = profile.prompt_tokens_from_text(ranking_prompt_text(path.read_text(errors="replace")), vocab)
-            except Exception:  # unreadable or gone from the corpus
-                continue
-            seen.add(labels.hashes[row])
-            if len(prompt) > budget:
-                prompt = prompt[: budget - 1] + prompt[-1:]
-                cut += 1
-            oz = int(labels.oz[row])
-            row_counts = labels.counts[row, columns]
-            gains = list_gains(row_counts[None, :], np.asarray([oz]))[0]
-            top = int(gains.argmax())
-            after = min(oz, int(row_counts[top])) if row_counts[top] != FAILED else oz
-            answer = [base_size + top, *vocab.tokenize(format_counts(int(labels.original[row]), after), add_bos=False), vocab.eos]
-            sequence = np.asarray(prompt + answer, dtype=np.int32)
-            tokens.append(sequence)
-            start.append(offset)
-            length.append(len(sequence))
-            prompt_len.append(len(prompt))
-            offset += len(sequence)
-            counts.append(row_counts)
-            oz_list.append(oz)
-            original.append(int(labels.original[row]))
-            hashes.append(labels.hashes[row])
-            pkgs.append(labels.pkgs[row])
-            if len(hashes) % 1000 == 0:
-                log(f"dataset: {len(hashes)} functions")
+    for function_hash, row in merged.items():
+        path = corpus / row["path"]
+        if not path.exists() and function_hash in by_hash:
+            path = corpus / by_hash[function_hash]
+        try:
+            prompt = profile.prompt_tokens(path.read_text(errors="replace"), vocab)
+        except Exception:  # unreadable or gone from the corpus
+            continue
+        if len(prompt) > budget:
+            prompt = prompt[: budget - 1] + prompt[-1:]
+            cut += 1
+        oz, row_counts = row["oz"], row["counts"]
+        gains = list_gains(row_counts[None, :], np.asarray([oz]))[0]
+        top = int(gains.argmax())
+        after = min(oz, int(row_counts[top])) if row_counts[top] >= 0 else oz
+        answer = [base_size + top, *vocab.tokenize(format_counts(row["original"], after), add_bos=False), vocab.eos]
+        sequence = np.asarray(prompt + answer, dtype=np.int32)
+        tokens.append(sequence)
+        start.append(offset)
+        length.append(len(sequence))
+        prompt_len.append(len(prompt))
+        offset += len(sequence)
+        counts.append(row_counts)
+        oz_list.append(oz)
+        original.append(row["original"])
+        hashes.append(function_hash)
+        pkgs.append(row["pkg"])
+        if len(hashes) % 5000 == 0:
+            log(f"dataset: {len(hashes)} functions")
     out = resolve(args.out)
     out.mkdir(parents=True, exist_ok=True)
     validation = held_out(hashes)
@@ -224,6 +264,55 @@ def cmd_dataset(args) -> int:
     return 0
 
 
+def ranking_lists(coreset: Sequence[str], curve: Sequence[str]) -> list[str]:
+    """The shipped coreset's lists first (the fixed order the model is measured against), then the curve's
+    other lists; the levels are left out (`training.labels --lists` adds them to every pool)."""
+    levels = {f"default<{level}>" for level in ("O1", "O2", "O3", "Os", "Oz")}
+    out: list[str] = []
+    for passes in [*coreset, *curve]:
+        if passes not in out and passes not in levels:
+            out.append(passes)
+    return out
+
+
+def shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def greedy_winners(labels, lists: Sequence[str], most: int) -> list[str]:
+    """Local-search winners of a label folder's pool (kind `local`) that remove the most instructions beyond
+    -Oz and `lists`, greedily, on the functions not held out; at most `most`."""
+    from training.coreset import as_costs, greedy
+
+    usable = labels.usable() & ~held_out(labels.hashes)
+    costs = as_costs(labels.counts[usable])
+    current = labels.oz[usable].astype(np.int64)
+    for passes in lists:
+        if passes in labels.pool:
+            current = np.minimum(current, costs[:, labels.pool.index(passes)])
+    candidates = [j for j, kind in enumerate(labels.kinds) if kind == "local" and labels.pool[j] not in lists]
+    picked = greedy(costs[:, candidates], current, most)
+    return [labels.pool[candidates[column]] for column, _ in picked]
+
+
+def cmd_lists(args) -> int:
+    lists = ranking_lists(read_coreset(resolve(args.coreset)), read_coreset(resolve(args.curve)))
+    winners = greedy_winners(LabelStore(resolve(args.winners)).load(), lists, args.max_winners) if args.winners else []
+    lists += winners
+    header = [
+        "# The pass lists the ranking model orders, one `-passes=` value per line (the levels are added by",
+        f"# `training.labels --lists`): {resolve(args.coreset).name} first, then the other lists of the greedy coreset",
+        f"# curve {shown(resolve(args.curve))}" + (
+            f", then {len(winners)} local-search winners of {shown(resolve(args.winners))} (greedy by the instructions each "
+            "removes beyond the lists before it)" if args.winners else ""
+        ) + ". Written by `python -m training.model.ranker lists`.",
+    ]
+    out = resolve(args.out)
+    out.write_text("\n".join(header + lists) + "\n")
+    log(f"{len(lists)} lists -> {out}")
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------- train
 
 
@@ -238,8 +327,11 @@ class RankData:
         self.gains = list_gains(self.counts, self.oz)
         self.targets = rank_targets(self.gains)
         self.improvable = self.gains.max(axis=1) > 0
+        self.known = self.counts != UNKNOWN
+        complete = self.known.all(axis=1)
         self.train_ids = np.flatnonzero(~self.val)
-        self.val_ids = np.flatnonzero(self.val)
+        # Figures need every list measured: validation uses the held-out functions labelled under all of them.
+        self.val_ids = np.flatnonzero(self.val & complete) if (self.val & complete).any() else np.flatnonzero(self.val)
 
     def sequence(self, index: int) -> np.ndarray:
         return self.tokens[self.start[index] : self.start[index] + self.length[index]]
@@ -286,7 +378,7 @@ def collate(data: RankData, batch: list[int], pad: int):
 
 def budget_gains(scores: np.ndarray, counts: np.ndarray, oz: np.ndarray, budgets=BUDGETS) -> dict[int, float]:
     """Gain under -Oz (% of total instructions) compiling each function's `b` best-scored lists, -Oz always measured."""
-    costs = np.where(counts == FAILED, np.iinfo(np.int32).max, counts).astype(np.int64)
+    costs = np.where(counts < 0, np.iinfo(np.int32).max, counts).astype(np.int64)  # FAILED or UNKNOWN: no gain
     order = np.argsort(-scores, axis=1, kind="stable")
     total = max(int(oz.sum()), 1)
     result = {}
@@ -357,7 +449,7 @@ def cmd_train(args) -> int:
     hp = LlamaHParams(**{**base_hp.to_dict(), "vocab_size": len(vocab), "ctx": data.summary["ctx"], "layers": layers})
     device = torch.device(args.device)
     model = Llama(hp)
-    load_weights(model, tensors, k)
+    load_weights(model, tensors, len(vocab) - base_hp.vocab_size)
     model.to(device)
     list_ids = torch.arange(base_hp.vocab_size, base_hp.vocab_size + k, device=device)
     pad = vocab.pad if vocab.pad is not None else 0
@@ -372,10 +464,16 @@ def cmd_train(args) -> int:
     log(f"model {model.parameter_count() / 1e6:.2f}M parameters, {k} list tokens; {len(data.train_ids)} train / {len(data.val_ids)} val functions")
     log(f"validation, fixed coreset order: {fixed}; oracle order: {oracle}")
     targets = torch.from_numpy(data.targets)
+    gains = torch.from_numpy(data.gains)
+    known = torch.from_numpy(data.known.astype(np.float32))
     # The benchmark counts instructions: a function weighs by the square root of what its best list saves.
-    saved = np.sqrt(data.gains.max(axis=1) * data.oz)
-    saved = saved / max(float(saved[data.improvable].mean()), 1e-6) if data.improvable.any() else saved
-    weights = torch.from_numpy(np.where(data.improvable, saved, args.flat_weight).astype(np.float32))
+    if args.objective == "regress":  # as for a regression of per-instruction gains: larger functions weigh more
+        size = np.sqrt(data.oz.astype(np.float64))
+        weights = torch.from_numpy((size / max(float(size.mean()), 1e-6)).astype(np.float32))
+    else:
+        saved = np.sqrt(data.gains.max(axis=1) * data.oz)
+        saved = saved / max(float(saved[data.improvable].mean()), 1e-6) if data.improvable.any() else saved
+        weights = torch.from_numpy(np.where(data.improvable, saved, args.flat_weight).astype(np.float32))
     rng = np.random.default_rng(args.seed)
     # Functions no list improves teach little about ranking: a share of them is kept (for the counts).
     flat = data.train_ids[~data.improvable[data.train_ids]]
@@ -419,7 +517,11 @@ def cmd_train(args) -> int:
         rows = torch.arange(len(batch), device=device)
         rank_logits = (hidden[rows, sep] @ weight[list_ids].t()).float()
         index = torch.as_tensor(batch, device=device)
-        rank_loss = -(targets[index].to(device) * F.log_softmax(rank_logits, -1)).sum(-1)
+        if args.objective == "regress":  # each list token's logit predicts the list's gain under -Oz (x GAIN_SCALE)
+            mask = known[index].to(device)
+            rank_loss = (((rank_logits - GAIN_SCALE * gains[index].to(device)) ** 2) * mask).sum(-1) / mask.sum(-1).clamp(min=1)
+        else:
+            rank_loss = -(targets[index].to(device) * F.log_softmax(rank_logits, -1)).sum(-1)
         rank_loss = (rank_loss * weights[index].to(device)).sum() / weights[index].sum().clamp(min=1e-6)
         count_loss = F.cross_entropy((hidden[count_mask] @ weight.t()).float(), answer_targets[count_mask]) if count_mask.any() else hidden.sum() * 0
         loss = rank_loss + args.count_weight * count_loss
@@ -493,9 +595,12 @@ def cmd_export(args) -> int:
     log(f"chosen: the best {top or 'all'} by score lead (fixed coreset order: {fixed})")
     out = resolve(args.out)
     f32 = out.with_name(out.stem + "-f32.gguf")
-    write_llama_gguf(f32, hp, model.gguf_tensors(), vocab, name=args.name,
+    # llama.cpp's smallest context is 256: a smaller `llama.context_length` makes it warn on every load. The
+    # trained context goes in RANKING_CONTEXT_KEY, and the runtime cuts prompts to it.
+    stored = LlamaHParams(**{**hp.to_dict(), "ctx": max(hp.ctx, LLAMA_MIN_CONTEXT)})
+    write_llama_gguf(f32, stored, model.gguf_tensors(), vocab, name=args.name,
                      extra_strings={"passpilot.format": "2", "passpilot.profile": "passpilot", RANKING_LISTS_KEY: json.dumps(lists),
-                                    RANKING_TOP_KEY: str(top)})
+                                    RANKING_TOP_KEY: str(top), RANKING_CONTEXT_KEY: str(hp.ctx)})
     quantize(f32, out, "Q8_0", threads=args.threads)
     log(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB Q8_0, step {state['step']}, {len(lists)} lists)")
 
@@ -525,11 +630,19 @@ def cmd_export(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     steps = parser.add_subparsers(dest="step", required=True)
+    lists = steps.add_parser("lists", help="write the lists file the model ranks")
+    lists.add_argument("--coreset", type=Path, default=ROOT / "models" / "coreset.txt")
+    lists.add_argument("--curve", type=Path, default=ROOT / "docs" / "bench" / "coreset-curve.json")
+    lists.add_argument("--winners", type=Path, default=None, help="a label folder whose pool holds local-search winners to add")
+    lists.add_argument("--max-winners", type=int, default=40)
+    lists.add_argument("--out", type=Path, default=ROOT / "training" / "model" / "ranking-lists.txt")
+    lists.set_defaults(func=cmd_lists)
     dataset = steps.add_parser("dataset")
     dataset.add_argument("--labels", default=str(ROOT / "data" / "labels"),
                          help="label folders, comma-separated (dense labels first; then e.g. a --lists pass of more functions)")
     dataset.add_argument("--corpus", type=Path, default=ROOT / "data" / "corpus")
-    dataset.add_argument("--curve", type=Path, default=ROOT / "docs" / "bench" / "coreset-curve.json")
+    dataset.add_argument("--lists", type=Path, default=ROOT / "training" / "model" / "ranking-lists.txt",
+                         help="the lists the model ranks: a coreset-format file or a coreset curve JSON (its greedy lists)")
     dataset.add_argument("--base", type=Path, default=ROOT / "models" / "passpilot.gguf", help="GGUF whose vocabulary and weights start the model")
     dataset.add_argument("--max-k", type=int, default=64, help="lists the model ranks")
     dataset.add_argument("--ctx", type=int, default=512)
@@ -546,6 +659,9 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--lr", type=float, default=1e-3)
     train.add_argument("--warmup", type=int, default=30)
     train.add_argument("--weight-decay", type=float, default=0.05)
+    train.add_argument("--objective", choices=("regress", "soft"), default="regress",
+                       help="regress: each list's logit predicts its gain under -Oz (weighted by the square root of -Oz's count); "
+                            "soft: cross-entropy against a softmax over the lists near the best")
     train.add_argument("--count-weight", type=float, default=0.2)
     train.add_argument("--flat-weight", type=float, default=0.05, help="ranking weight of functions no list improves")
     train.add_argument("--flat-keep", type=float, default=0.25, help="share of the functions no list improves trained on")
