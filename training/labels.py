@@ -591,7 +591,7 @@ def main(argv: list[str] | None = None) -> int:
             coreset = read_coreset(args.lists or args.coreset)
             seeds = [] if args.lists else [e for e in entries if e.get("instructions", 0) >= args.seed_min_instructions][: args.seed_functions]
             winners: list[str] = []
-            if seeds and args.local_steps:
+            if seeds and (args.deep_calls or args.local_steps):
                 starts = [*LEVELS, *coreset]
                 found = find_winners(client, args.corpus, seeds, starts, args.local_steps, args.seed, args.deep_calls)
                 winners = [f["winner"] for f in found if f.get("winner") and f["count"] < f["start_count"]]

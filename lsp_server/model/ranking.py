@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 
 from . import formats
-from .features import feature_tokens
+from .features import all_feature_tokens, feature_tokens
 from .gguf_info import read_gguf_info
 from .passes import filter_passes
 from .profiles import PassPilotProfile, Vocabulary
@@ -59,18 +59,14 @@ def ranking_lists(path: str | Path) -> list[str] | None:
     return [str(item) for item in lists] if isinstance(lists, list) and lists else None
 
 
-def ranking_number(path: str | Path, key: str) -> int:
-    """A non-negative number of a ranking GGUF's metadata; 0 when absent or unreadable."""
+def ranking_number(metadata: dict, key: str) -> int:
+    """A non-negative number of a ranking GGUF's metadata (`GGUFInfo.metadata`); 0 when absent or unreadable.
+    `passpilot.ranking.top`: how many of the best-scored lists lead (0: all of them)."""
     try:
-        value = read_gguf_info(path).metadata.get(key)
+        value = metadata.get(key)
         return max(0, int(value)) if value is not None else 0
-    except (OSError, ValueError, TypeError):
+    except (ValueError, TypeError):
         return 0
-
-
-def ranking_top(path: str | Path) -> int:
-    """How many of the best-scored lists lead; 0 (the default): all of them."""
-    return ranking_number(path, RANKING_TOP_KEY)
 
 
 def blended_order(scores: list[float], top: int) -> list[int]:
@@ -98,7 +94,7 @@ class RankingProfile(PassPilotProfile):
 
     def check(self, vocab: Vocabulary) -> None:
         super().check(vocab)
-        probe = feature_tokens("")[0]
+        probe = all_feature_tokens()[0]
         if vocab.special_token(probe) is None:
             raise ModelError(f"this ranking GGUF has no feature tokens ({probe}): it was made for an older PassPilot")
 
@@ -117,8 +113,8 @@ class RankingProposer(LlamaProposer):
     def __init__(self, path: Path, profile, *, lists: list[str], **options) -> None:
         super().__init__(path, RankingProfile(), **options)
         self.lists = lists
-        self.top = ranking_top(path)
-        self.trained_context = ranking_number(path, RANKING_CONTEXT_KEY)
+        self.top = ranking_number(self.info.metadata, RANKING_TOP_KEY)  # the metadata LlamaProposer already read
+        self.trained_context = ranking_number(self.info.metadata, RANKING_CONTEXT_KEY)
         self.identity = f"{self.identity}, ranks {len(lists)} lists" + (f" (its best {self.top}, then the coreset order)" if self.top else "")
         self._list_tokens: list[int] = []
 

@@ -36,11 +36,11 @@ def test_budget_gains_compile_the_best_scored_lists_and_keep_oz():
 
 
 def test_ranking_lists_put_the_coreset_first_without_repeats_or_levels():
-    from training.model.ranker import ranking_lists
+    from training.model.ranker import lists_to_rank
 
     coreset = ["sroa,gvn", "default<Os>", "mem2reg"]
     curve = ["default<O2>", "mem2reg", "instcombine", "sroa,gvn"]
-    assert ranking_lists(coreset, curve) == ["sroa,gvn", "mem2reg", "instcombine"]
+    assert lists_to_rank(coreset, curve) == ["sroa,gvn", "mem2reg", "instcombine"]
 
 
 def test_the_extended_vocabulary_numbers_list_then_feature_tokens_after_the_base():

@@ -38,7 +38,7 @@ from lsp_server.model import formats
 from lsp_server.model.features import all_feature_tokens
 from lsp_server.model.ranking import RANKING_CONTEXT_KEY, RANKING_LISTS_KEY, RANKING_TOP_KEY, RankingProfile, format_counts, list_token
 from training.coreset import held_out
-from training.labels import FAILED, LabelStore, read_coreset
+from training.labels import FAILED, LEVELS, LabelStore, read_coreset
 
 from .common import ROOT, WORK, log, resolve, write_json
 from .gguf_llama import CONTROL, LlamaHParams, Vocab, tensor_names
@@ -264,13 +264,12 @@ def cmd_dataset(args) -> int:
     return 0
 
 
-def ranking_lists(coreset: Sequence[str], curve: Sequence[str]) -> list[str]:
+def lists_to_rank(coreset: Sequence[str], curve: Sequence[str]) -> list[str]:
     """The shipped coreset's lists first (the fixed order the model is measured against), then the curve's
     other lists; the levels are left out (`training.labels --lists` adds them to every pool)."""
-    levels = {f"default<{level}>" for level in ("O1", "O2", "O3", "Os", "Oz")}
     out: list[str] = []
     for passes in [*coreset, *curve]:
-        if passes not in out and passes not in levels:
+        if passes not in out and passes not in LEVELS:
             out.append(passes)
     return out
 
@@ -296,7 +295,7 @@ def greedy_winners(labels, lists: Sequence[str], most: int) -> list[str]:
 
 
 def cmd_lists(args) -> int:
-    lists = ranking_lists(read_coreset(resolve(args.coreset)), read_coreset(resolve(args.curve)))
+    lists = lists_to_rank(read_coreset(resolve(args.coreset)), read_coreset(resolve(args.curve)))
     winners = greedy_winners(LabelStore(resolve(args.winners)).load(), lists, args.max_winners) if args.winners else []
     lists += winners
     header = [
