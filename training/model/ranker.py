@@ -101,9 +101,14 @@ def read_base(path: Path) -> tuple[LlamaHParams, Vocab, dict[str, np.ndarray]]:
     return hp, vocab, tensors
 
 
+def added_tokens(lists: int) -> list[str]:
+    """The tokens a ranking model adds after its base vocabulary, in order: `<|list0|>` ..., then the feature tokens."""
+    return [list_token(i) for i in range(lists)] + all_feature_tokens()
+
+
 def extended_vocab(base: Vocab, count: int) -> Vocab:
-    """The base vocabulary plus `<|list0|>` ... and the feature tokens, as control tokens (never produced from text)."""
-    names = [list_token(i) for i in range(count)] + all_feature_tokens()
+    """The base vocabulary plus `added_tokens`, as control tokens (never produced from text)."""
+    names = added_tokens(count)
     clash = set(names) & set(base.tokens)
     if clash:
         raise SystemExit(f"the base vocabulary already has {sorted(clash)[:3]}")
@@ -117,8 +122,7 @@ class ExtendedVocabulary:
     def __init__(self, base, base_size: int, lists: int) -> None:
         self.base = base
         self.bos, self.eos = base.bos, base.eos
-        names = [list_token(i) for i in range(lists)] + all_feature_tokens()
-        self.extra = {name: base_size + i for i, name in enumerate(names)}
+        self.extra = {name: base_size + i for i, name in enumerate(added_tokens(lists))}
 
     def tokenize(self, text: str, *, add_bos: bool, special: bool = False) -> list[int]:
         return self.base.tokenize(text, add_bos=add_bos, special=special)
