@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.labels import FAILED, LabelStore, read_coreset
+from training.labels import FAILED, UNKNOWN, LabelStore, merge_labels, read_coreset
 
 ROOT = Path(__file__).resolve().parents[1]
 HELD_OUT_PERCENT = 20
@@ -102,9 +102,22 @@ def plot(path: Path, train: Sequence[float], held: Sequence[float], current: Seq
     plt.close(figure)
 
 
+def read_labels(folders: Sequence[Path]) -> tuple[list[str], np.ndarray, np.ndarray, list[str]]:
+    """(pool, costs, -Oz counts, hashes) of the functions measured under every list of the folders' pools
+    together: e.g. the whole corpus labelled under one set of lists in one folder and under more in another."""
+    stores = [LabelStore(folder).load() for folder in folders]
+    pool = list(dict.fromkeys(p for labels in stores for p in labels.pool))
+    rows = [(h, row) for h, row in merge_labels(stores, pool).items() if (row["counts"] != UNKNOWN).all()]
+    if not rows:
+        raise SystemExit(f"no function is labelled under every list of {', '.join(map(str, folders))}")
+    return (pool, as_costs(np.stack([row["counts"] for _, row in rows])), np.asarray([row["oz"] for _, row in rows], dtype=np.int64),
+            [h for h, _ in rows])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--labels", type=Path, default=ROOT / "data" / "labels")
+    parser.add_argument("--labels", default=str(ROOT / "data" / "labels"),
+                        help="a label folder, or several (comma-separated) whose pools together label the same functions")
     parser.add_argument("--max-k", type=int, default=64)
     parser.add_argument("--keep", type=float, default=0.98, help="K reaches this share of the best held-out gain")
     parser.add_argument("--current", type=Path, default=ROOT / "models" / "coreset.txt")
@@ -114,11 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "images" / "coreset-curve.png")
     args = parser.parse_args(argv)
 
-    labels = LabelStore(args.labels).load()
-    usable = labels.usable()
-    costs = as_costs(labels.counts[usable])
-    oz = labels.oz[usable].astype(np.int64)
-    hashes = [h for h, u in zip(labels.hashes, usable) if u]
+    pool, costs, oz, hashes = read_labels([Path(folder) for folder in str(args.labels).split(",")])
     held = held_out(hashes)
     choose = ~held
     if choose.sum() == 0 or held.sum() == 0:
@@ -131,16 +140,16 @@ def main(argv: list[str] | None = None) -> int:
     k = choose_k(held_curve, args.keep)
 
     current_lists = read_coreset(args.current)
-    current_columns = [labels.pool.index(p) for p in current_lists if p in labels.pool]
+    current_columns = [pool.index(p) for p in current_lists if p in pool]
     current_curve = gain_curve(costs[held], oz[held], current_columns)
     pool_best = 100.0 * (oz[held].sum() - np.minimum(costs[held].min(axis=1), oz[held]).sum()) / max(oz[held].sum(), 1)
 
-    print(f"coreset: {int(choose.sum())} choosing functions, {int(held.sum())} held out; pool of {len(labels.pool)} lists "
+    print(f"coreset: {int(choose.sum())} choosing functions, {int(held.sum())} held out; pool of {len(pool)} lists "
           f"(held-out best of the whole pool: {pool_best:.2f}% under -Oz)")
     print(f"{'K':>3}  {'choosing %':>10}  {'held-out %':>10}  {'current file, held-out %':>24}  removes  list")
     for index, (column, removed) in enumerate(picked):
         current = f"{current_curve[index]:.2f}" if index < len(current_curve) else ""
-        print(f"{index + 1:>3}  {train_curve[index]:>10.2f}  {held_curve[index]:>10.2f}  {current:>24}  {removed:>7}  {labels.pool[column]}")
+        print(f"{index + 1:>3}  {train_curve[index]:>10.2f}  {held_curve[index]:>10.2f}  {current:>24}  {removed:>7}  {pool[column]}")
     print(f"chosen K = {k} (smallest K reaching {args.keep:.0%} of the best held-out gain, {max(held_curve):.2f}%)")
 
     budgets = sorted({1, 3, 10, len(current_columns)})
@@ -156,9 +165,9 @@ def main(argv: list[str] | None = None) -> int:
 
     args.curve.parent.mkdir(parents=True, exist_ok=True)
     args.curve.write_text(json.dumps({
-        "labels": str(args.labels), "pool": len(labels.pool), "choosing_functions": int(choose.sum()),
+        "labels": str(args.labels), "pool": len(pool), "choosing_functions": int(choose.sum()),
         "held_out_functions": int(held.sum()), "k": k, "keep": args.keep,
-        "lists": [labels.pool[c] for c in columns], "removed": [r for _, r in picked],
+        "lists": [pool[c] for c in columns], "removed": [r for _, r in picked],
         "choosing_gain_percent": [round(g, 3) for g in train_curve], "held_out_gain_percent": [round(g, 3) for g in held_curve],
         "current_held_out_gain_percent": [round(g, 3) for g in current_curve],
         "held_out_pool_best_percent": round(float(pool_best), 3), "comparison": comparison, "new_wins": wins,
@@ -171,11 +180,11 @@ def main(argv: list[str] | None = None) -> int:
         lines = [
             "# PassPilot coreset: pass lists tried in order by the `coreset` source (one `-passes=` value per line).",
             f"# Chosen by `python -m training.coreset` on the dense labels of {int(choose.sum())} training functions "
-            f"(never the benchmark), each measured under a pool of {len(labels.pool)} lists;",
+            f"(never the benchmark), each measured under a pool of {len(pool)} lists;",
             f"# on {int(held.sum())} held-out training functions the {k} lists are {held_curve[k - 1]:.2f}% under -Oz "
             f"(the whole pool: {pool_best:.2f}%). -Oz total of the choosing functions: {oz_total - int(oz[held].sum())}.",
             "# Each line's comment: instructions it removes on the choosing functions beyond the lines above it.",
-            *(f"{labels.pool[column]}  # -{removed}" for column, removed in picked[:k]),
+            *(f"{pool[column]}  # -{removed}" for column, removed in picked[:k]),
         ]
         args.out.write_text("\n".join(lines) + "\n")
         print(f"wrote {args.out}")

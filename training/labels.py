@@ -58,6 +58,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LEVELS = ("default<O1>", "default<O2>", "default<O3>", "default<Os>", OZ)
 FORMAT = 1
 FAILED = -1
+UNKNOWN = FAILED - 1  # a list this function was not labelled under (its folder's pool lacks it)
 PLUGIN_NAME = "passpilot-compiler"
 
 log = logging.getLogger("training.labels")
@@ -539,6 +540,27 @@ def summary(store: LabelStore) -> dict:
         "failed_share": round(float(failed.mean()), 5) if failed.size else 0.0,
         "packages": packages,
     }
+
+
+def merge_labels(stores: Sequence, lists: Sequence[str]) -> dict[str, dict]:
+    """One row per function (by normalized hash) over several label folders: its count under each of `lists`
+    from whichever folder measured it (the first one that did), UNKNOWN where none did. Folders may have
+    different pools: e.g. the whole corpus under the coreset's lists, and a subset under a wider pool."""
+    merged: dict[str, dict] = {}
+    for labels in stores:
+        columns = [labels.pool.index(p) if p in labels.pool else -1 for p in lists]
+        if all(c < 0 for c in columns):
+            continue
+        for row in np.flatnonzero(labels.usable()):
+            values = np.asarray([labels.counts[row, c] if c >= 0 else UNKNOWN for c in columns], dtype=np.int32)
+            entry = merged.get(labels.hashes[row])
+            if entry is None:
+                merged[labels.hashes[row]] = {"path": labels.paths[row], "pkg": labels.pkgs[row], "oz": int(labels.oz[row]),
+                                              "original": int(labels.original[row]), "counts": values}
+            else:
+                fill = (entry["counts"] == UNKNOWN) & (values != UNKNOWN)
+                entry["counts"][fill] = values[fill]
+    return merged
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,7 @@ function's counts as feature tokens, then its normalized IR (cut to its head whe
 
 The logits at `<|passes|>`, read over the list tokens only, score every list at once (the model is
 trained to predict each list's gain under -Oz); with `passpilot.ranking.top` = m, the m best-scored
-lists lead and the rest follow in the stored (coreset) order. The top list's token is then fed back and
+lists lead and the rest follow in the stored order (greedy on the training labels). The top list's token is then fed back and
 the model writes its predicted instruction counts (for hover). The lists are untrusted like any model
 output: the engine checks each against the vocabulary and measures it.
 """
@@ -72,7 +72,7 @@ def ranking_number(metadata: dict, key: str) -> int:
 def blended_order(scores: list[float], top: int) -> list[int]:
     """The `top` best-scored lists, then the others in their own order (0: all by score).
 
-    The lists are stored in the greedy coreset's order, where each adds the most beyond those before it;
+    The lists are stored in greedy order on the training labels, where each adds the most beyond those before it;
     a ranking by each list's own value puts alike lists side by side, so after the model's first picks the
     greedy order covers more ground."""
     by_score = sorted(range(len(scores)), key=lambda i: -scores[i])
@@ -115,7 +115,7 @@ class RankingProposer(LlamaProposer):
         self.lists = lists
         self.top = ranking_number(self.info.metadata, RANKING_TOP_KEY)  # the metadata LlamaProposer already read
         self.trained_context = ranking_number(self.info.metadata, RANKING_CONTEXT_KEY)
-        self.identity = f"{self.identity}, ranks {len(lists)} lists" + (f" (its best {self.top}, then the coreset order)" if self.top else "")
+        self.identity = f"{self.identity}, ranks {len(lists)} lists" + (f" (its best {self.top}, then the greedy order)" if self.top else "")
         self._list_tokens: list[int] = []
 
     def _load(self) -> _LlamaVocabulary:

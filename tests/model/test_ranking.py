@@ -176,7 +176,7 @@ def test_blended_order_leads_with_the_best_scored_then_keeps_the_stored_order(tm
     assert blended_order([0.1, 0.9, 0.5, 0.2], 0) == [1, 2, 3, 0]
     proposer = load_proposer(_ranking_gguf(tmp_path, LISTS, top=2), known_passes=known, threads=1)
     try:
-        assert proposer.top == 2 and "its best 2, then the coreset order" in proposer.identity
+        assert proposer.top == 2 and "its best 2, then the greedy order" in proposer.identity
         scores, _ = proposer.scores(FUNCTION)
         order = blended_order(scores, 2)
         assert [p.passes for p in proposer.rank(FUNCTION)] == [LISTS[i].replace(" ", "").replace(",bogus-pass", "") for i in order]

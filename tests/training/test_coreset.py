@@ -82,3 +82,30 @@ def test_main_writes_the_coreset_only_when_it_wins(tmp_path, capsys):
     assert coreset.main(common) == 0
     assert "does NOT beat" in capsys.readouterr().out
     assert out.read_text() == "unchanged\n"
+
+
+def test_main_reads_several_label_folders_as_one_pool(tmp_path, capsys):
+    """The whole corpus under some lists in one folder and under others in another: one coreset over both pools,
+    from the functions every list measured."""
+    rng = np.random.default_rng(1)
+    n = 400
+    kind = rng.integers(0, 2, n)
+    oz = rng.integers(20, 60, n)
+    entries = [{"hash": hashlib.sha256(f"f{i}".encode()).hexdigest(), "path": f"p/{i}.ll", "pkg": "p"} for i in range(n)]
+    for folder, name, wins_on, gain in (("first", "module(sroa)", 0, 1), ("second", "module(gvn)", 1, 3)):
+        store = labels.LabelStore(tmp_path / folder)
+        store.create([labels.PoolList("default<Oz>", "level"), labels.PoolList(name, "random")], {"backend": "opt", "version": "22.1.8"}, {})
+        counts = np.stack([oz, np.where(kind == wins_on, oz - gain, oz + 1)], axis=1)
+        m = n - 50 * wins_on
+        store.write_shard(0, entries[:m], {"counts": counts[:m], "original": oz[:m] * 2, "seconds": 1.0, "compiler": {"backend": "opt"}})
+    pool, costs, oz_counts, hashes = coreset.read_labels([tmp_path / "first", tmp_path / "second"])
+    assert pool == ["default<Oz>", "module(sroa)", "module(gvn)"]
+    assert len(hashes) == n - 50 and costs.shape == (n - 50, 3)  # the functions only the first folder measured are left out
+    (tmp_path / "current.txt").write_text("module(sroa)\n")
+    out = tmp_path / "coreset.txt"
+    assert coreset.main(["--labels", f"{tmp_path / 'first'},{tmp_path / 'second'}", "--current", str(tmp_path / "current.txt"),
+                         "--out", str(out), "--curve", str(tmp_path / "curve.json"), "--plot", str(tmp_path / "curve.png"),
+                         "--max-k", "3", "--write"]) == 0
+    written = [line.split("#")[0].strip() for line in out.read_text().splitlines() if not line.startswith("#")]
+    assert written == ["module(gvn)", "module(sroa)"]
+    assert "pool of 3 lists" in capsys.readouterr().out

@@ -95,3 +95,38 @@ def test_greedy_winners_add_what_removes_most_beyond_the_lists():
     labels = _labels(pool, counts, hashes, kinds)
     assert greedy_winners(labels, ["a"], 5) == ["w2", "w1"]  # w3 removes nothing
     assert greedy_winners(labels, ["a"], 1) == ["w2"]
+
+
+def _rank_data(tmp_path, counts, oz, pkgs):
+    """A ranking dataset folder as `ranker dataset` writes it (one-token prompts: only the labels matter here)."""
+    from training.model.ranker import RankData
+
+    n = len(counts)
+    np.savez(tmp_path / "dataset.npz", tokens=np.ones(2 * n, dtype=np.int32), start=np.arange(0, 2 * n, 2, dtype=np.int64),
+             length=np.full(n, 2, dtype=np.int32), prompt_len=np.ones(n, dtype=np.int32), counts=np.asarray(counts, dtype=np.int32),
+             oz=np.asarray(oz, dtype=np.int64), original=np.asarray(oz, dtype=np.int32), val=np.zeros(n, dtype=bool),
+             pkg=np.asarray(pkgs, dtype=str))
+    (tmp_path / "summary.json").write_text('{"lists": ["a", "b"], "ctx": 16}')
+    return RankData(tmp_path)
+
+
+def test_whole_packages_are_held_out_and_packages_can_weigh_alike(tmp_path):
+    from training.model.ranker import hold_out_packages
+
+    data = _rank_data(tmp_path, [[9, 10]] * 6, [10] * 6, ["big", "big", "big", "big", "small", "other"])
+    hold_out_packages(data, "small, other")
+    assert data.val_ids.tolist() == [4, 5] and data.train_ids.tolist() == [0, 1, 2, 3]
+    assert np.allclose(data.package_weights(0.0), 1.0)
+    weights = data.package_weights(1.0)
+    assert weights[:4].sum() == pytest.approx(weights[4]) == pytest.approx(weights[5])  # every package weighs alike
+    with pytest.raises(SystemExit, match="no function of nowhere"):
+        hold_out_packages(data, "nowhere")
+
+
+def test_greedy_list_order_never_counts_a_failure_as_a_gain(tmp_path):
+    from training.model.ranker import greedy_list_order
+
+    # List "a" fails on most functions and removes one instruction elsewhere; "b" removes two on every function.
+    counts = [[FAILED, 8]] * 5 + [[9, 8]]
+    data = _rank_data(tmp_path, counts, [10] * 6, ["p"] * 6)
+    assert greedy_list_order(data) == [1, 0]

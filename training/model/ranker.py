@@ -38,7 +38,7 @@ from lsp_server.model import formats
 from lsp_server.model.features import all_feature_tokens
 from lsp_server.model.ranking import RANKING_CONTEXT_KEY, RANKING_LISTS_KEY, RANKING_TOP_KEY, RankingProfile, format_counts, list_token
 from training.coreset import held_out
-from training.labels import FAILED, LEVELS, LabelStore, read_coreset
+from training.labels import FAILED, LEVELS, UNKNOWN, LabelStore, merge_labels, read_coreset
 
 from .common import ROOT, WORK, log, resolve, write_json
 from .gguf_llama import CONTROL, LlamaHParams, Vocab, tensor_names
@@ -170,30 +170,6 @@ def list_gains(counts: np.ndarray, oz: np.ndarray) -> np.ndarray:
     """(oz - min(count, oz)) / oz per list; a failed list gains nothing."""
     capped = np.where(counts < 0, oz[:, None], np.minimum(counts, oz[:, None]))  # FAILED or UNKNOWN
     return ((oz[:, None] - capped) / np.maximum(oz[:, None], 1)).astype(np.float32)
-
-
-UNKNOWN = FAILED - 1  # a list this function was not labelled under (its folder's pool lacks it)
-
-
-def merge_labels(stores: Sequence, lists: Sequence[str]) -> dict[str, dict]:
-    """One row per function (by normalized hash) over several label folders: its count under each of `lists`
-    from whichever folder measured it (the first one that did), UNKNOWN where none did. Folders may have
-    different pools: e.g. the whole corpus under the coreset's lists, and a subset under a wider pool."""
-    merged: dict[str, dict] = {}
-    for labels in stores:
-        columns = [labels.pool.index(p) if p in labels.pool else -1 for p in lists]
-        if all(c < 0 for c in columns):
-            continue
-        for row in np.flatnonzero(labels.usable()):
-            values = np.asarray([labels.counts[row, c] if c >= 0 else UNKNOWN for c in columns], dtype=np.int32)
-            entry = merged.get(labels.hashes[row])
-            if entry is None:
-                merged[labels.hashes[row]] = {"path": labels.paths[row], "pkg": labels.pkgs[row], "oz": int(labels.oz[row]),
-                                              "original": int(labels.original[row]), "counts": values}
-            else:
-                fill = (entry["counts"] == UNKNOWN) & (values != UNKNOWN)
-                entry["counts"][fill] = values[fill]
-    return merged
 
 
 def cmd_dataset(args) -> int:
@@ -331,13 +307,48 @@ class RankData:
         self.targets = rank_targets(self.gains)
         self.improvable = self.gains.max(axis=1) > 0
         self.known = self.counts != UNKNOWN
+        self.split(self.val)
+
+    def split(self, val: np.ndarray) -> None:
+        """Train on the functions outside `val`; validate on those in it labelled under every list (figures need
+        every list measured), or on all of `val` when none is."""
+        self.val = val
         complete = self.known.all(axis=1)
-        self.train_ids = np.flatnonzero(~self.val)
-        # Figures need every list measured: validation uses the held-out functions labelled under all of them.
-        self.val_ids = np.flatnonzero(self.val & complete) if (self.val & complete).any() else np.flatnonzero(self.val)
+        self.train_ids = np.flatnonzero(~val)
+        self.val_ids = np.flatnonzero(val & complete) if (val & complete).any() else np.flatnonzero(val)
+
+    def package_weights(self, balance: float) -> np.ndarray:
+        """Per-function factor (mean package size / its package size) ** balance: 0 weighs every function alike,
+        1 every package alike, so that a few large packages (openssl, vim) do not set the ranking for all code."""
+        names, inverse, sizes = np.unique(self.pkg, return_inverse=True, return_counts=True)
+        factor = (sizes.mean() / sizes.astype(np.float64)) ** balance
+        return factor[inverse]
 
     def sequence(self, index: int) -> np.ndarray:
         return self.tokens[self.start[index] : self.start[index] + self.length[index]]
+
+
+def hold_out_packages(data: RankData, packages: str) -> None:
+    """Validate on whole packages (comma-separated) the model never sees, the shift the benchmark has; "" keeps
+    the dataset's own held-out share."""
+    held = [name.strip() for name in packages.split(",") if name.strip()]
+    if not held:
+        return
+    unknown = sorted(set(held) - set(data.pkg.tolist()))
+    if unknown:
+        raise SystemExit(f"--val-packages: no function of {', '.join(unknown)} in the dataset")
+    data.split(np.isin(data.pkg, held))
+    log(f"validation on the packages {', '.join(held)}: {len(data.val_ids)} functions")
+
+
+def greedy_list_order(data: RankData) -> list[int]:
+    """The lists in greedy coreset order on the training functions labelled under all of them: each adds the
+    most beyond those before it; lists that add nothing keep their place after them."""
+    from training.coreset import as_costs, greedy
+
+    ids = data.train_ids[data.known[data.train_ids].all(axis=1)]
+    order = [column for column, _ in greedy(as_costs(data.counts[ids]), data.oz[ids], data.counts.shape[1])]
+    return order + [i for i in range(data.counts.shape[1]) if i not in order]
 
 
 def batches(data: RankData, ids: np.ndarray, batch_tokens: int, rng: np.random.Generator, pool: int = 256):
@@ -462,6 +473,7 @@ def cmd_train(args) -> int:
     other = [p for p in model.parameters() if p.dim() < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay}, {"params": other, "weight_decay": 0.0}],
                                   lr=args.lr, betas=(0.9, 0.95))
+    hold_out_packages(data, args.val_packages)
     fixed = budget_gains(np.tile(-np.arange(k, dtype=np.float32), (len(data.val_ids), 1)), data.counts[data.val_ids], data.oz[data.val_ids])
     oracle = budget_gains(data.gains[data.val_ids], data.counts[data.val_ids], data.oz[data.val_ids])
     log(f"model {model.parameter_count() / 1e6:.2f}M parameters, {k} list tokens; {len(data.train_ids)} train / {len(data.val_ids)} val functions")
@@ -470,13 +482,14 @@ def cmd_train(args) -> int:
     gains = torch.from_numpy(data.gains)
     known = torch.from_numpy(data.known.astype(np.float32))
     # The benchmark counts instructions: a function weighs by the square root of what its best list saves.
-    if args.objective == "regress":  # as for a regression of per-instruction gains: larger functions weigh more
-        size = np.sqrt(data.oz.astype(np.float64))
+    if args.objective in ("regress", "center"):  # as for a regression of per-instruction gains: larger functions weigh more
+        size = data.oz.astype(np.float64) ** args.size_power
         weights = torch.from_numpy((size / max(float(size.mean()), 1e-6)).astype(np.float32))
     else:
         saved = np.sqrt(data.gains.max(axis=1) * data.oz)
         saved = saved / max(float(saved[data.improvable].mean()), 1e-6) if data.improvable.any() else saved
         weights = torch.from_numpy(np.where(data.improvable, saved, args.flat_weight).astype(np.float32))
+    weights = weights * torch.from_numpy(data.package_weights(args.package_balance).astype(np.float32))
     rng = np.random.default_rng(args.seed)
     # Functions no list improves teach little about ranking: a share of them is kept (for the counts).
     flat = data.train_ids[~data.improvable[data.train_ids]]
@@ -484,7 +497,7 @@ def cmd_train(args) -> int:
     log(f"training on {len(kept)} functions: every improvable one, {args.flat_keep:.0%} of the {len(flat)} that no list improves")
     stream = batches(data, np.sort(kept), args.batch_tokens, rng)
     config = {"hparams": hp.to_dict(), "lists": data.summary["lists"], "base": data.summary["base"], "data": str(resolve(args.data)),
-              "base_vocab": base_hp.vocab_size}
+              "base_vocab": base_hp.vocab_size, "val_packages": args.val_packages}
     history, best = [], None
     began = time.time()
     step = 0
@@ -520,9 +533,13 @@ def cmd_train(args) -> int:
         rows = torch.arange(len(batch), device=device)
         rank_logits = (hidden[rows, sep] @ weight[list_ids].t()).float()
         index = torch.as_tensor(batch, device=device)
-        if args.objective == "regress":  # each list token's logit predicts the list's gain under -Oz (x GAIN_SCALE)
+        if args.objective in ("regress", "center"):  # each list token's logit predicts the list's gain under -Oz (x GAIN_SCALE)
             mask = known[index].to(device)
-            rank_loss = (((rank_logits - GAIN_SCALE * gains[index].to(device)) ** 2) * mask).sum(-1) / mask.sum(-1).clamp(min=1)
+            wanted = GAIN_SCALE * gains[index].to(device)
+            if args.objective == "center":  # only how the lists differ on this function: not how improvable it is
+                rank_logits = rank_logits - (rank_logits * mask).sum(-1, keepdim=True) / mask.sum(-1, keepdim=True).clamp(min=1)
+                wanted = wanted - (wanted * mask).sum(-1, keepdim=True) / mask.sum(-1, keepdim=True).clamp(min=1)
+            rank_loss = (((rank_logits - wanted) ** 2) * mask).sum(-1) / mask.sum(-1).clamp(min=1)
         else:
             rank_loss = -(targets[index].to(device) * F.log_softmax(rank_logits, -1)).sum(-1)
         rank_loss = (rank_loss * weights[index].to(device)).sum() / weights[index].sum().clamp(min=1e-6)
@@ -582,20 +599,32 @@ def cmd_export(args) -> int:
     model = Llama(hp)
     model.load_state_dict(state["model"])
     model.eval()
-    lists = config["lists"]
     _, base_vocab, _ = read_base(Path(config["base"]))
-    vocab = extended_vocab(base_vocab, len(lists))
+    vocab = extended_vocab(base_vocab, len(config["lists"]))
     data = RankData(Path(config["data"]))
-    list_ids = torch.arange(config["base_vocab"], config["base_vocab"] + len(lists))
-    # How many best-scored lists lead before the greedy coreset order takes over: chosen on the validation functions.
+    hold_out_packages(data, config.get("val_packages", ""))
+    list_ids = torch.arange(config["base_vocab"], config["base_vocab"] + len(config["lists"]))
+    # The file stores the lists in greedy order on the training labels (their token rows move with them): after
+    # the model's best picks the runtime follows that order, where each list adds the most beyond those before.
+    order = greedy_list_order(data)
+    lists = [config["lists"][i] for i in order]
+    with torch.no_grad():
+        for table in (model.embed.weight, None if model.output is None else model.output.weight):
+            if table is not None:
+                table[list_ids] = table[list_ids[order]].clone()
+    coreset_order = budget_gains(np.tile(-np.arange(len(lists), dtype=np.float32), (len(data.val_ids), 1)),
+                                 data.counts[data.val_ids], data.oz[data.val_ids])  # the training order: coreset.txt first
+    data.counts = data.counts[:, order]
+    log(f"lists stored in greedy order on the training functions: {order[:10]} ...")
+    # How many best-scored lists lead before that order takes over: chosen on the validation functions.
     val_scores = list_scores(model, data, data.val_ids, list_ids, vocab.pad or 0, "cpu")
     fixed = budget_gains(np.tile(-np.arange(len(lists), dtype=np.float32), (len(data.val_ids), 1)), data.counts[data.val_ids], data.oz[data.val_ids])
     blends = {}
     for top in (1, 2, 3, 5, 0):
         blends[top] = budget_gains(blended_scores(val_scores, top), data.counts[data.val_ids], data.oz[data.val_ids])
-        log(f"validation ({len(data.val_ids)} functions), best {top or 'all'} by score, then the coreset order: {blends[top]}")
+        log(f"validation ({len(data.val_ids)} functions), best {top or 'all'} by score, then the greedy order: {blends[top]}")
     top = max(blends, key=lambda t: (sum(blends[t][b] for b in (1, 3, 10)), -t))
-    log(f"chosen: the best {top or 'all'} by score lead (fixed coreset order: {fixed})")
+    log(f"chosen: the best {top or 'all'} by score lead (the greedy order alone: {fixed})")
     out = resolve(args.out)
     f32 = out.with_name(out.stem + "-f32.gguf")
     # llama.cpp's smallest context is 256: a smaller `llama.context_length` makes it warn on every load. The
@@ -611,7 +640,7 @@ def cmd_export(args) -> int:
     ids = data.val_ids[: args.check]
     torch_scores = val_scores[: len(ids)]
     report = {"step": state["step"], "file": str(out), "lists": len(lists), "top": top, "validation_functions": int(len(data.val_ids)),
-              "fixed_coreset_order": fixed, "blends": {str(t): g for t, g in blends.items()}, "chosen": blends[top]}
+              "fixed_coreset_order": coreset_order, "fixed_greedy_order": fixed, "blends": {str(t): g for t, g in blends.items()}, "chosen": blends[top]}
     for kind, path in (("F32", f32), ("Q8_0", out)):
         proposer = load_proposer(path, threads=args.threads)
         top1 = top3 = 0
@@ -662,12 +691,18 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--lr", type=float, default=1e-3)
     train.add_argument("--warmup", type=int, default=30)
     train.add_argument("--weight-decay", type=float, default=0.05)
-    train.add_argument("--objective", choices=("regress", "soft"), default="regress",
-                       help="regress: each list's logit predicts its gain under -Oz (weighted by the square root of -Oz's count); "
-                            "soft: cross-entropy against a softmax over the lists near the best")
+    train.add_argument("--objective", choices=("soft", "regress", "center"), default="soft",
+                       help="soft: cross-entropy against a softmax over the lists near the best; regress: each list's logit "
+                            "predicts its gain under -Oz (weighted by -Oz's count ** --size-power); center: regress without "
+                            "each function's mean over the lists")
     train.add_argument("--count-weight", type=float, default=0.2)
     train.add_argument("--flat-weight", type=float, default=0.05, help="ranking weight of functions no list improves")
     train.add_argument("--flat-keep", type=float, default=0.25, help="share of the functions no list improves trained on")
+    train.add_argument("--size-power", type=float, default=0.5,
+                       help="--objective regress: a function weighs by its -Oz count ** this (1: as the benchmark's totals)")
+    train.add_argument("--val-packages", default="", help="validate on these packages (comma-separated) and train on the others")
+    train.add_argument("--package-balance", type=float, default=0.5,
+                       help="0: every function weighs alike; 1: every package weighs alike (weights scale by package size ** -this)")
     train.add_argument("--layers", type=int, default=2, help="blocks kept from the base model (0: all)")
     train.add_argument("--eval-every", type=int, default=50)
     train.add_argument("--eval-functions", type=int, default=600, help="validation functions per evaluation during training (0: all)")
