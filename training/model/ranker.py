@@ -320,7 +320,7 @@ class RankData:
     def package_weights(self, balance: float) -> np.ndarray:
         """Per-function factor (mean package size / its package size) ** balance: 0 weighs every function alike,
         1 every package alike, so that a few large packages (openssl, vim) do not set the ranking for all code."""
-        names, inverse, sizes = np.unique(self.pkg, return_inverse=True, return_counts=True)
+        _, inverse, sizes = np.unique(self.pkg, return_inverse=True, return_counts=True)
         factor = (sizes.mean() / sizes.astype(np.float64)) ** balance
         return factor[inverse]
 
@@ -482,7 +482,7 @@ def cmd_train(args) -> int:
     gains = torch.from_numpy(data.gains)
     known = torch.from_numpy(data.known.astype(np.float32))
     # The benchmark counts instructions: a function weighs by the square root of what its best list saves.
-    if args.objective in ("regress", "center"):  # as for a regression of per-instruction gains: larger functions weigh more
+    if args.objective == "regress":  # as for a regression of per-instruction gains: larger functions weigh more
         size = data.oz.astype(np.float64) ** args.size_power
         weights = torch.from_numpy((size / max(float(size.mean()), 1e-6)).astype(np.float32))
     else:
@@ -533,13 +533,9 @@ def cmd_train(args) -> int:
         rows = torch.arange(len(batch), device=device)
         rank_logits = (hidden[rows, sep] @ weight[list_ids].t()).float()
         index = torch.as_tensor(batch, device=device)
-        if args.objective in ("regress", "center"):  # each list token's logit predicts the list's gain under -Oz (x GAIN_SCALE)
+        if args.objective == "regress":  # each list token's logit predicts the list's gain under -Oz (x GAIN_SCALE)
             mask = known[index].to(device)
-            wanted = GAIN_SCALE * gains[index].to(device)
-            if args.objective == "center":  # only how the lists differ on this function: not how improvable it is
-                rank_logits = rank_logits - (rank_logits * mask).sum(-1, keepdim=True) / mask.sum(-1, keepdim=True).clamp(min=1)
-                wanted = wanted - (wanted * mask).sum(-1, keepdim=True) / mask.sum(-1, keepdim=True).clamp(min=1)
-            rank_loss = (((rank_logits - wanted) ** 2) * mask).sum(-1) / mask.sum(-1).clamp(min=1)
+            rank_loss = (((rank_logits - GAIN_SCALE * gains[index].to(device)) ** 2) * mask).sum(-1) / mask.sum(-1).clamp(min=1)
         else:
             rank_loss = -(targets[index].to(device) * F.log_softmax(rank_logits, -1)).sum(-1)
         rank_loss = (rank_loss * weights[index].to(device)).sum() / weights[index].sum().clamp(min=1e-6)
@@ -691,10 +687,9 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--lr", type=float, default=1e-3)
     train.add_argument("--warmup", type=int, default=30)
     train.add_argument("--weight-decay", type=float, default=0.05)
-    train.add_argument("--objective", choices=("soft", "regress", "center"), default="soft",
+    train.add_argument("--objective", choices=("soft", "regress"), default="soft",
                        help="soft: cross-entropy against a softmax over the lists near the best; regress: each list's logit "
-                            "predicts its gain under -Oz (weighted by -Oz's count ** --size-power); center: regress without "
-                            "each function's mean over the lists")
+                            "predicts its gain under -Oz (weighted by -Oz's count ** --size-power)")
     train.add_argument("--count-weight", type=float, default=0.2)
     train.add_argument("--flat-weight", type=float, default=0.05, help="ranking weight of functions no list improves")
     train.add_argument("--flat-keep", type=float, default=0.25, help="share of the functions no list improves trained on")
