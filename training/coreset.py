@@ -2,6 +2,7 @@
 
     python -m training.coreset --labels data/labels --max-k 64              # print the curve, plot it
     python -m training.coreset --labels data/labels --max-k 64 --write      # and replace models/coreset.txt if it wins
+    python -m training.coreset --labels data/labels-rank,data/labels-winners --max-k 69   # several folders, one pool
 
 Labelled functions are split by their normalized hash: 80% choose the lists, 20% are held out (the same
 split the model uses, `held_out`). Greedy: each step picks the pool list that removes the most

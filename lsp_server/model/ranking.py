@@ -8,10 +8,10 @@ function's counts as feature tokens, then its normalized IR (cut to its head whe
     <s> <|f:n=7|> <|f:blocks=3|> ... normalized IR <|passes|>  ->  <|listJ|> {before} {after} </s>
 
 The logits at `<|passes|>`, read over the list tokens only, score every list at once (the model is
-trained to predict each list's gain under -Oz); with `passpilot.ranking.top` = m, the m best-scored
-lists lead and the rest follow in the stored order (greedy on the training labels). The top list's token is then fed back and
-the model writes its predicted instruction counts (for hover). The lists are untrusted like any model
-output: the engine checks each against the vocabulary and measures it.
+trained to rank the lists by their gain under -Oz); with `passpilot.ranking.top` = m, the m
+best-scored lists lead and the rest follow in the stored order (greedy on the training labels). The top
+list's token is then fed back and the model writes its predicted instruction counts (for hover). The
+lists are untrusted like any model output: the engine checks each against the vocabulary and measures it.
 """
 
 from __future__ import annotations
@@ -72,9 +72,9 @@ def ranking_number(metadata: dict, key: str) -> int:
 def blended_order(scores: list[float], top: int) -> list[int]:
     """The `top` best-scored lists, then the others in their own order (0: all by score).
 
-    The lists are stored in greedy order on the training labels, where each adds the most beyond those before it;
-    a ranking by each list's own value puts alike lists side by side, so after the model's first picks the
-    greedy order covers more ground."""
+    The lists are stored in greedy order on the training labels, where each adds the most beyond those
+    before it; a ranking by each list's own value puts alike lists side by side, so after the model's
+    first picks the greedy order covers more ground."""
     by_score = sorted(range(len(scores)), key=lambda i: -scores[i])
     if not top or top >= len(scores):
         return by_score

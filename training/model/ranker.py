@@ -1,26 +1,30 @@
 """The ranking model: one forward pass scores a fixed set of pass lists for a function (lsp_server/model/ranking.py).
 
-    python -m training.model.ranker dataset --labels data/labels-rank --lists training/model/ranking-lists.txt
-    python -m training.model.ranker train --max-minutes 45
+    python -m training.model.ranker dataset --labels data/labels-rank,data/labels-winners --lists training/model/ranking-lists.txt
+    python -m training.model.ranker train --max-minutes 45 --val-packages cjson,lz4,dash
     python -m training.model.ranker export --out data/model/rank/passpilot.gguf
 
-* **Lists**: `training/model/ranking-lists.txt`: the shipped coreset first (so that the fixed coreset
-  order is the model's fallback order), then the greedy coreset curve's other lists.
+* **Lists**: `training/model/ranking-lists.txt`: the coreset the lists were built from, the greedy coreset
+  curve's other lists, then deep-search winners (`ranker lists --winners`).
 * **Prompt**: `<s>`, the function's 31 AutoPhase-style counts as feature tokens (`features.feature_tokens`:
   one control token per count and log2 bucket), its normalized IR, `<|passes|>`: the runtime's own
   `RankingProfile`, cut to its head like the runtime does (`--ctx`).
 * **Targets** (from the labels, no compiler call): per function the gain of each list under -Oz,
-  `g_j = (oz - min(count_j, oz)) / oz`. `--objective regress` (the default) trains the logit of each list
-  token to predict `10 g_j`, weighted by the square root of -Oz's count, like Coreset-NVP's normalized
-  value predictor: on held-out functions and on the public benchmark this ordered lists better than a
-  softmax over the lists near the best (`--objective soft`, the earlier ranker). Then
-  `<|listJ|> original best </s>` for the top list J teaches the counts that hover shows (`--count-weight`).
+  `g_j = (oz - min(count_j, oz)) / oz`. `--objective soft` (the default): cross-entropy against
+  `softmax((g_j - max g) / tau)`, `tau = 0.25 max g`, so lists near the best share the mass; `regress`:
+  the logit of each list token predicts `10 g_j`, like Coreset-NVP's normalized-value predictor. With
+  every function labelled under every list, `soft` ranked better on held-out packages. Functions weigh
+  by their package's size ** -`--package-balance`. Then `<|listJ|> original best </s>` for the top list J
+  teaches the counts that hover shows (`--count-weight`).
 * **Model**: the base GGUF's Llama (default `models/passpilot.gguf`, dequantized: its tokenizer and IR
   knowledge, its first `--layers` blocks), its vocabulary extended by one control token per list and the
   feature tokens (new rows start near the mean embedding); trained with AdamW.
-* **Validation**: the functions `training.coreset.held_out` sets aside (never trained on). Every
-  `--eval-every` steps: gain under -Oz at budgets 1, 3, 10, 30 when compiling the model's top lists, read
-  from the labels, against the fixed order of the lists file; the best checkpoint is kept.
+* **Validation**: whole packages with `--val-packages` (the shift the benchmark has), else the functions
+  `training.coreset.held_out` sets aside; never trained on. Every `--eval-every` steps: gain under -Oz at
+  budgets 1, 3, 10, 30 when compiling the model's top lists, read from the labels, against the fixed order
+  of the lists file; the best checkpoint is kept.
+* **Export**: the lists stored in greedy order on the training functions (`greedy_list_order`), and how
+  many best-scored lists lead before that order (`passpilot.ranking.top`), chosen on the validation set.
 """
 
 from __future__ import annotations
