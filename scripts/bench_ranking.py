@@ -8,7 +8,9 @@ session on one machine (the result cache off, so times are real). Configurations
 * `model`: the model alone, with the -Oz backup (-Oz is always measured);
 * `coreset`: the fixed order of `models/coreset.txt`;
 * `search`: valid random pipelines (the `search` source);
-* `default`: the default sources `model,coreset,search`.
+* `coreset+refine`: the coreset's order, then learned edits of its best list (`refine`, 40% of the budget):
+  what the default sources would be without the model;
+* `default`: the default sources `model,coreset,refine,search`.
 
 Writes `docs/bench/ranking/<config>-b<B>-n<N>.json` (per-function rows inside), `docs/bench/ranking/summary.json`,
 the plot `docs/images/ranking-gain.png`, and prints a Markdown table.
@@ -24,7 +26,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = {"model": "model", "coreset": "coreset", "search": "search", "default": "model,coreset,search"}
+CONFIGS = {"model": "model", "coreset": "coreset", "search": "search", "coreset+refine": "coreset,refine",
+           "default": "model,coreset,refine,search"}
 
 
 def run(passpilot: str, limit: int, budget: int, sources: str, model: str, out: Path) -> dict:
@@ -47,7 +50,8 @@ def plot(path: Path, budgets: list[int], table: dict[str, dict[int, float]], lim
 
     figure, axes = plt.subplots(figsize=(7, 4.2), dpi=110)
     styles = {"model": ("model-ranked order", "#d62728", "o"), "coreset": ("fixed coreset order", "#1f77b4", "s"),
-              "search": ("random search", "#7f7f7f", "^"), "default": ("default sources (model, coreset, search)", "#2ca02c", "D")}
+              "search": ("random search", "#7f7f7f", "^"), "coreset+refine": ("coreset, then edits of its best (refine)", "#9467bd", "v"),
+              "default": ("default sources (model, coreset, refine, search)", "#2ca02c", "D")}
     for name in [c for c in styles if c in table]:
         gains = table[name]
         label, color, marker = styles[name]
@@ -72,7 +76,7 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=0, help="an even sample of N benchmark functions (0: all 1,443)")
     parser.add_argument("--budgets", default="1,3,10,30")
     parser.add_argument("--model", default="", help="GGUF to benchmark (default: the shipped model)")
-    parser.add_argument("--configs", default="model,coreset,search,default")
+    parser.add_argument("--configs", default=",".join(CONFIGS))
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench" / "ranking")
     parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "images" / "ranking-gain.png")
     parser.add_argument("--passpilot", default=str(ROOT / ".venv" / "bin" / "passpilot"))

@@ -9,7 +9,8 @@
 #      then 6,000 functions under a wider pool with the deep-search winners of 800 functions (about 40 minutes),
 #      and the winners that add most join the ranked lists (training/model/ranking-lists.txt);
 #   3. every corpus function under those winners too; the coreset chosen again over all these labels
-#      (models/coreset.txt replaced if it wins on held-out functions);
+#      (models/coreset.txt replaced if it wins on held-out functions); the refinement edits chosen on the
+#      held-out packages after a coreset chosen without them (models/refinements.txt; about 6 minutes);
 #   4. ranking dataset -> train (validation on whole held-out packages; best checkpoint there) -> export (the
 #      lists stored in greedy order on the training functions; how many best-scored lists lead before that order,
 #      chosen on the held-out packages; Q8_0; llama.cpp parity check);
@@ -42,11 +43,15 @@ winners=$(sha256sum < data/model/winner-lists.txt | cut -c1-12)
 $py -m training.labels --out "data/labels-winners-$winners" --lists data/model/winner-lists.txt --seed 2 ${LABEL_ARGS:-}
 # the coreset again, now over every corpus function under the levels, those lists and the winners
 $py -m training.coreset --labels "data/labels-rank-$key,data/labels-winners-$winners" --max-k 69 --write
+val=${VAL_PACKAGES:-cjson,xz-utils,pcre2,libpng1.6,libsodium,lz4,dash,brotli}
+# the edits of the `refine` source, chosen where the coreset is as new as on users' code
+$py -m training.refinements --labels "data/labels-rank-$key,data/labels-winners-$winners" --unseen-packages "$val" \
+    --per-package 600 --write ${LABEL_ARGS:-}
 $py -m training.model.ranker dataset --labels "data/labels-rank-$key,data/labels-winners-$winners,data/labels-wide-$key" \
     --base data/model/base.gguf --ctx "$ctx"
 # validation on whole packages the model never sees (small C libraries, like the public benchmark's)
 $py -m training.model.ranker train --max-minutes "$minutes" --steps "${STEPS:-1400}" --eval-every 100 --eval-functions 0 \
-    --val-packages "${VAL_PACKAGES:-cjson,xz-utils,pcre2,libpng1.6,libsodium,lz4,dash,brotli}" ${TRAIN_ARGS:-}
+    --val-packages "$val" ${TRAIN_ARGS:-}
 $py -m training.model.ranker export --out data/model/rank/passpilot.gguf
 $py - <<'PY'
 import json, shutil

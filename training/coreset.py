@@ -79,6 +79,15 @@ def choose_k(curve: Sequence[float], keep: float) -> int:
     return next(k for k, gain in enumerate(curve, 1) if gain >= target)
 
 
+def write_greedy_file(path: Path, header: Sequence[str], picked: Sequence[tuple[str, int]]) -> None:
+    """A shipped file of greedy choices (coreset lists, refinement edits): the header, then one choice per
+    line with the instructions it removed as a comment."""
+    lines = [*header, "# Each line's comment: instructions it removes on the choosing functions beyond the lines above it.",
+             *(f"{choice}  # -{removed}" for choice, removed in picked)]
+    path.write_text("\n".join(lines) + "\n")
+    print(f"wrote {path}")
+
+
 def plot(path: Path, train: Sequence[float], held: Sequence[float], current: Sequence[float], k: int, functions: tuple[int, int]) -> None:
     import matplotlib
 
@@ -103,14 +112,20 @@ def plot(path: Path, train: Sequence[float], held: Sequence[float], current: Seq
     plt.close(figure)
 
 
-def read_labels(folders: Sequence[Path]) -> tuple[list[str], np.ndarray, np.ndarray, list[str]]:
-    """(pool, costs, -Oz counts, hashes) of the functions measured under every list of the folders' pools
+def complete_rows(folders: Sequence[Path]) -> tuple[list[str], list[tuple[str, dict]]]:
+    """(pool, [(hash, merged row)]) of the functions measured under every list of the folders' pools
     together: e.g. the whole corpus labelled under one set of lists in one folder and under more in another."""
     stores = [LabelStore(folder).load() for folder in folders]
     pool = list(dict.fromkeys(p for labels in stores for p in labels.pool))
     rows = [(h, row) for h, row in merge_labels(stores, pool).items() if (row["counts"] != UNKNOWN).all()]
     if not rows:
         raise SystemExit(f"no function is labelled under every list of {', '.join(map(str, folders))}")
+    return pool, rows
+
+
+def read_labels(folders: Sequence[Path]) -> tuple[list[str], np.ndarray, np.ndarray, list[str]]:
+    """(pool, costs, -Oz counts, hashes) of `complete_rows`."""
+    pool, rows = complete_rows(folders)
     return (pool, as_costs(np.stack([row["counts"] for _, row in rows])), np.asarray([row["oz"] for _, row in rows], dtype=np.int64),
             [h for h, _ in rows])
 
@@ -178,17 +193,13 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.write and wins:
         oz_total = int(oz.sum())
-        lines = [
+        write_greedy_file(args.out, [
             "# PassPilot coreset: pass lists tried in order by the `coreset` source (one `-passes=` value per line).",
             f"# Chosen by `python -m training.coreset` on the dense labels of {int(choose.sum())} training functions "
             f"(never the benchmark), each measured under a pool of {len(pool)} lists;",
             f"# on {int(held.sum())} held-out training functions the {k} lists are {held_curve[k - 1]:.2f}% under -Oz "
             f"(the whole pool: {pool_best:.2f}%). -Oz total of the choosing functions: {oz_total - int(oz[held].sum())}.",
-            "# Each line's comment: instructions it removes on the choosing functions beyond the lines above it.",
-            *(f"{pool[column]}  # -{removed}" for column, removed in picked[:k]),
-        ]
-        args.out.write_text("\n".join(lines) + "\n")
-        print(f"wrote {args.out}")
+        ], [(pool[column], removed) for column, removed in picked[:k]])
     elif args.write:
         print(f"{args.out} left as it is")
     return 0

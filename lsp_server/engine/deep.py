@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from ..compiler import PassListError
 from ..compiler.passes import PassVocabulary, element_name, nested_pipeline, split_pipeline
 from ..ir import StandaloneFunction, count_instructions
-from .optimizer import Cancelled, FunctionResult, Measurement, Optimizer
+from .optimizer import Cancelled, FunctionResult, Measurement, Optimizer, ranking
 from .sources import OZ, Candidate, ModelSource, random_pass_list, search_space
 
 log = logging.getLogger(__name__)
@@ -143,11 +143,6 @@ def pass_parameters(vocabulary: PassVocabulary, elements: Sequence[str]) -> dict
 def _samples_more(model) -> bool:
     """A generating model can be asked for more samples; a ranking model gave all its lists at once."""
     return isinstance(model, ModelSource) and not hasattr(model.proposer, "rank")
-
-
-def _ranking(measurement: Measurement) -> tuple:
-    """The optimizer's order: smaller count, then -Oz, then the shorter list."""
-    return (measurement.count, measurement.source != "oz", measurement.length)
 
 
 @dataclass(frozen=True)
@@ -348,7 +343,7 @@ class _Search:
                 self.model_entered += 1
             if root == "search":
                 self._enter(self.explorers, member, EXPLORERS)
-            if self.best is None or _ranking(measurement) < _ranking(self.best.measurement):
+            if self.best is None or ranking(measurement) < ranking(self.best.measurement):
                 if self.best is None or measurement.count < self.best.measurement.count:
                     self.tried_at_improvement = self.tried
                     self.improvements.append(Improvement(seconds, self.tried, measurement.count, measurement.source))
@@ -525,7 +520,7 @@ class DeepSearch:
         """The best list, measured again with its printed module (write-back needs it); a rerun that
         disagrees makes that list a failure and the next one is tried. -Oz already has its module."""
         measurements = list(measured)
-        order = sorted((i for i, m in enumerate(measurements) if m.ok), key=lambda i: _ranking(measurements[i]))
+        order = sorted((i for i, m in enumerate(measurements) if m.ok), key=lambda i: ranking(measurements[i]))
         for index in order:
             chosen = measurements[index]
             if chosen.output is None:

@@ -10,6 +10,7 @@ from ..compiler import OptTool, find_opt, load_vocabulary, open_backend
 from . import defaults
 from .cache import ResultCache
 from .optimizer import Optimizer, parallel_jobs
+from .refine import RefineSource, default_refinements
 from .sources import CandidateSource, ModelSource, RandomSearchSource, default_coreset, models_dir
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,12 @@ def assemble(settings: EngineSettings, opt: OptTool | None = None) -> Assembly:
     vocabulary = load_vocabulary(opt)
     cache = ResultCache(settings.cache_dir or None) if settings.use_cache else None
     model, identity, warnings = load_model_source(settings, vocabulary.names, cache)
-    sources: list[CandidateSource] = [default_coreset(), RandomSearchSource(vocabulary.names)]
+    try:
+        refine = default_refinements()
+    except ValueError as error:  # a hand-edited file: the other sources still work
+        warnings.append(f"refinement edits not loaded: {error}")
+        refine = RefineSource([])
+    sources: list[CandidateSource] = [default_coreset(), refine, RandomSearchSource(vocabulary.names)]
     if model is not None:
         sources.insert(0, model)
     jobs = parallel_jobs(settings.jobs)

@@ -12,7 +12,7 @@ import dataclasses
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -86,6 +86,11 @@ class FunctionResult:
     def opt_calls(self) -> int:
         """Budget spent: candidates beyond -Oz that reached `opt` (or its cache)."""
         return sum(1 for m in self.measurements[1:] if not m.rejected and m.error != "cancelled")
+
+
+def ranking(measurement: Measurement) -> tuple:
+    """Which valid measurement wins: the smaller count, then -Oz, then the shorter list."""
+    return (measurement.count, measurement.source != "oz", measurement.length)
 
 
 class Cancelled(Exception):
@@ -176,36 +181,58 @@ class Optimizer:
         cancel: threading.Event | None = None,
         progress: Progress | None = None,
     ) -> list[FunctionResult]:
-        """Plan and measure candidates for many functions at once so that every core stays busy."""
+        """Plan and measure candidates for many functions at once so that every core stays busy.
+
+        With the `refine` source among `sources`, the other sources fill the budget less its reserve;
+        once a function's lists are measured, edits of its best one fill what is left."""
         unknown = [s for s in sources if s != "oz" and s not in self.sources]
         if unknown:
             log.info("candidate sources not available here, skipped: %s", ", ".join(unknown))
-        planned: list[list[Future[Measurement]]] = []
+        refine = self.sources.get("refine") if "refine" in sources else None
+        reserve = refine.reserve(budget) if refine is not None else 0
+        planned: list[tuple[list[Future[Measurement]], set[str], int]] = []  # futures, lists planned, refinements due
         total = 0
         done = 0
         lock = threading.Lock()
 
-        def finished(_: Future) -> None:
+        def finished(_: Future | None = None, count: int = 1) -> None:
             nonlocal done
             with lock:
-                done += 1
+                done += count
                 current = done
             if progress is not None:
                 progress(current, total)
 
+        def submit(function: StandaloneFunction, candidates: Sequence[Candidate]) -> list[Future[Measurement]]:
+            futures = []
+            for candidate in candidates:
+                future = self._pool.submit(self._measure_or_reject, function, candidate, cancel)
+                future.add_done_callback(finished)
+                futures.append(future)
+            return futures
+
         for function in functions:
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
-            futures = []
-            for candidate in self._plan(function, budget, sources):
-                future = self._pool.submit(self._measure_or_reject, function, candidate, cancel)
-                total += 1
-                future.add_done_callback(finished)
-                futures.append(future)
-            planned.append(futures)
+            plan, seen = self._plan(function, budget - reserve, sources)
+            due = min(budget - (len(seen) - 1), len(refine.edits)) if refine is not None else 0
+            total += len(plan) + due
+            planned.append((submit(function, plan), seen, due))
+
+        if refine is not None:  # then edits of each function's best list, functions in order
+            for index, (function, (futures, seen, due)) in enumerate(zip(functions, planned)):
+                if not due:
+                    continue
+                measurements = [future.result() for future in futures]
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled()
+                edits = self._refinements(refine, measurements, seen, due)
+                with lock:
+                    total += len(edits) - due  # fewer when edits repeat measured lists; rejected ones are reported
+                planned[index] = (futures + submit(function, edits), seen, due)
 
         chosen = []
-        for function, futures in zip(functions, planned):
+        for function, (futures, _, _) in zip(functions, planned):
             measurements = [future.result() for future in futures]
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
@@ -221,29 +248,41 @@ class Optimizer:
         # -Oz's module is always kept (mode "oz", previews): print it in the same run.
         return self.measure(function, candidate, cancel, want_output=candidate.source == "oz")
 
-    def _plan(self, function: StandaloneFunction, budget: int, sources: Sequence[str]) -> list[Candidate]:
-        """-Oz plus up to `budget` distinct valid lists, filled from the sources in order."""
+    def _plan(self, function: StandaloneFunction, budget: int, sources: Sequence[str]) -> tuple[list[Candidate], set[str]]:
+        """-Oz plus up to `budget` distinct valid lists, filled from the sources in order; and the
+        normalized lists planned (-Oz included)."""
         plan = [Candidate(OZ, "oz")]
         seen = {OZ}
-        remaining = budget
         for name in sources:
             source = self.sources.get(name)
-            if source is None or remaining <= 0:
+            remaining = budget - (len(seen) - 1)
+            if source is not None and remaining > 0:
+                plan += self._distinct(source.candidates(function, remaining), seen, remaining)
+        return plan, seen
+
+    def _refinements(self, refine, measurements: Sequence[Measurement], seen: set[str], limit: int) -> list[Candidate]:
+        """Up to `limit` edits of the best measured list that are new (`seen` grows by them)."""
+        return self._distinct(refine.refinements(measurements), seen, limit)
+
+    def _distinct(self, candidates: Iterable[Candidate], seen: set[str], limit: int) -> list[Candidate]:
+        """Candidates until `limit` valid lists not in `seen` are taken. A list that fails the vocabulary
+        check is kept, to be reported as a rejection: it costs no `opt` call."""
+        taken = []
+        valid = 0
+        for candidate in candidates:
+            if valid >= limit:
+                break
+            try:
+                normalized = self.vocabulary.check(candidate.passes)
+            except PassListError:
+                taken.append(candidate)
                 continue
-            for candidate in source.candidates(function, remaining):
-                if remaining <= 0:
-                    break
-                try:
-                    normalized = self.vocabulary.check(candidate.passes)
-                except PassListError:
-                    plan.append(candidate)  # measured as a rejection: costs no opt call
-                    continue
-                if normalized in seen:
-                    continue
-                seen.add(normalized)
-                plan.append(candidate)
-                remaining -= 1
-        return plan
+            if normalized in seen:
+                continue
+            seen.add(normalized)
+            taken.append(candidate)
+            valid += 1
+        return taken
 
     def _choose_with_output(self, function: StandaloneFunction, measurements: list[Measurement], cancel) -> FunctionResult:
         """The smallest candidate, with the printed modules of -Oz and of the winner (and no other)."""
@@ -272,5 +311,5 @@ class Optimizer:
         original = count_instructions(function.text)
         oz = measurements[0]
         valid = [m for m in measurements if m.ok]
-        best = min(valid, key=lambda m: (m.count, m.source != "oz", m.length)) if valid else None
+        best = min(valid, key=ranking) if valid else None
         return FunctionResult(function, original, oz, best, tuple(measurements))

@@ -22,8 +22,10 @@ from ..ir import StandaloneFunction
 log = logging.getLogger(__name__)
 
 OZ = "default<Oz>"
-SOURCE_NAMES = ("oz", "model", "coreset", "search")
-DEFAULT_SOURCES = ("model", "coreset", "search")  # sources a source cannot serve are skipped
+SOURCE_NAMES = ("oz", "model", "coreset", "refine", "search")
+# Sources that are not available are skipped. `refine` edits the best list the others found, with the
+# part of the budget it reserves (engine.refine), wherever it stands in the list.
+DEFAULT_SOURCES = ("model", "coreset", "refine", "search")
 
 # The autotuner's search space: transformation passes that matter for size on typical C code, in the
 # spirit of CompilerGym's LLVM action space. Names this `opt` lacks are dropped at start-up. Passes that

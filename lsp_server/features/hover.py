@@ -133,7 +133,8 @@ def _figures(ls: PassPilotServer, result: FunctionResult, markdown: bool) -> lis
         )
     if best is not None:
         passes = f"`{best.passes}`" if markdown else best.passes
-        parts.append(f"best pass list (source: {best.source}): {passes}")
+        edit = f"; {best.note}" if best.source == "refine" and best.note else ""  # which edit of which list
+        parts.append(f"best pass list (source: {best.source}): {passes}{edit}")
     if with_model:
         if prediction is None:
             parts.append("the model proposed no valid pass list with a prediction for this function")

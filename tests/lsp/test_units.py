@@ -97,3 +97,19 @@ def test_hover_pairs_each_prediction_with_the_count_of_the_same_list():
     won = "\n".join(_figures(_hover_server(True), _hover_result("sroa,gvn", "sroa,gvn"), True))
     rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]] for line in won.split("\n") if line.startswith("| ")}
     assert rows["best"] == ["12 (−14.3% vs -Oz)", "11"] and "model's list" not in rows
+
+
+def test_hover_says_which_edit_of_which_list_won():
+    import dataclasses
+
+    from lsp_server.engine import Candidate, Measurement
+    from lsp_server.engine.refine import Edit, RefineSource
+    from lsp_server.features.hover import _figures
+
+    result = _hover_result("instcombine", "sroa,gvn")
+    edit = next(RefineSource([Edit("twice")]).refinements([Measurement("module(sroa,gvn)", "coreset", 12)]))
+    assert isinstance(edit, Candidate)
+    winner = Measurement(edit.passes, edit.source, 10, note=edit.note)
+    refined = dataclasses.replace(result, best=winner, measurements=(*result.measurements, winner))
+    text = "\n".join(_figures(_hover_server(False), refined, True))
+    assert "best pass list (source: refine): `module(sroa,gvn,sroa,gvn)`; the best list run twice (coreset)" in text
