@@ -26,7 +26,7 @@ import numpy as np
 
 from lsp_server.engine import Candidate, Measurement
 from lsp_server.engine.refine import FIRST_LISTS, Edit, RefineSource
-from training.coreset import BIG, as_costs, complete_rows, gain_curve, greedy, held_out, write_greedy_file
+from training.coreset import BIG, HELD_OUT_PERCENT, as_costs, complete_rows, gain_curve, greedy, held_out, write_greedy_file
 from training.labels import (
     FAILED,
     PLUGIN_NAME,
@@ -140,6 +140,33 @@ def measure_edits(client, texts: Sequence[str], measured: Sequence[list], edits:
     return counts
 
 
+def check_budgets(texts: Sequence[str], coreset: Sequence[str], edits: Sequence[str], budgets: Sequence[int], *, backend: str,
+                  opt_path: str, jobs: int) -> list[dict]:
+    """The engine itself on these functions, at each budget: the coreset alone against the coreset, then
+    the edits (the `refine` source as shipped, `FIRST_LISTS` included). Gains under -Oz, in percent."""
+    from lsp_server.compiler import find_opt, load_vocabulary, open_backend
+    from lsp_server.engine import CoresetSource, Optimizer
+
+    opt = find_opt(opt_path or None)
+    functions = [f for f in map(_function, texts) if f is not None]
+    sources = [CoresetSource(list(coreset)), RefineSource([Edit.parse(line) for line in edits])]
+    optimizer = Optimizer(opt, sources=sources, vocabulary=load_vocabulary(opt), jobs=jobs, backend=open_backend(backend, opt, workers=jobs))
+    rows = []
+    try:
+        for budget in budgets:
+            row = {"budget": budget, "functions": len(functions)}
+            for name, names in (("coreset", ["coreset"]), ("coreset_refine", ["coreset", "refine"])):
+                results = [r for r in optimizer.optimize_all(functions, budget=budget, sources=names) if r.oz.ok and r.best]
+                oz = sum(r.oz.count for r in results)
+                row[name] = round(100.0 * (oz - sum(r.best.count for r in results)) / max(oz, 1), 3)
+            print(f"budget {budget:>3}: coreset {row['coreset']:.2f}%, coreset then edits {row['coreset_refine']:.2f}% "
+                  f"under -Oz ({len(functions)} held-out functions, the engine itself)", flush=True)
+            rows.append(row)
+    finally:
+        optimizer.close()
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--labels", required=True, help="label folders (comma-separated) holding -Oz and the coreset's lists")
@@ -151,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
                              "the shipped coreset never saw) instead of after --coreset")
     parser.add_argument("--per-package", type=int, default=400)
     parser.add_argument("--max-edits", type=int, default=12)
+    parser.add_argument("--held-out-percent", type=int, default=HELD_OUT_PERCENT, help="functions held out by hash, for the curve and the check")
     parser.add_argument("--shard-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--backend", default="auto", choices=("auto", "opt", "libllvm"))
@@ -161,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--curve", type=Path, default=ROOT / "docs" / "bench" / "refine-curve.json")
     parser.add_argument("--write", action="store_true", help="write --out when the edits add gain on held-out functions")
     parser.add_argument("--save", type=Path, default=None, help="also keep every function's count under every edit (.npz)")
+    parser.add_argument("--check-budgets", default="",
+                        help="then run the engine on the held-out functions at these budgets (e.g. 3,5,7,8,10,30): the coreset "
+                             "alone against the coreset and the chosen edits; --workers jobs on this machine")
     args = parser.parse_args(argv)
 
     pool, labelled = complete_rows([Path(f) for f in args.labels.split(",")])
@@ -190,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         np.savez_compressed(args.save, edits=np.asarray(edits), counts=counts, base=base, oz=oz, hashes=np.asarray(hashes),
                             pkgs=np.asarray([row["pkg"] for _, row in labelled]))
     edit_costs = as_costs(counts)
-    held = held_out(hashes)
+    held = held_out(hashes, args.held_out_percent)
     choose = ~held
     picked = greedy(edit_costs[choose], base[choose], args.max_edits)
     columns = [column for column, _ in picked]
@@ -202,6 +233,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'edits':>5}  {'choosing %':>10}  {'held-out %':>10}  removes  edit")
     for index, (column, removed) in enumerate(picked):
         print(f"{index + 1:>5}  {train_curve[index + 1]:>10.2f}  {held_curve[index + 1]:>10.2f}  {removed:>7}  {edits[column]}")
+    checks = []
+    if args.check_budgets:
+        checks = check_budgets([t for t, h in zip(texts, held) if h], coreset, [edits[c] for c in columns],
+                               [int(b) for b in args.check_budgets.split(",")], backend=args.backend, opt_path=args.opt, jobs=args.workers)
     args.curve.parent.mkdir(parents=True, exist_ok=True)
     args.curve.write_text(json.dumps({
         "labels": args.labels, "first": args.first, "functions": len(texts), "choosing_functions": int(choose.sum()),
@@ -209,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         "removed": [r for _, r in picked], "choosing_gain_percent": [round(g, 3) for g in train_curve],
         "held_out_gain_percent": [round(g, 3) for g in held_curve],
         "per_edit_held_out_functions_improved": [int((edit_costs[held][:, c] < base[held]).sum()) for c in columns],
+        "engine_check": checks,
     }, indent=1) + "\n")
     print(f"curve: {args.curve}")
     adds = len(held_curve) > 1 and held_curve[-1] > held_curve[0]

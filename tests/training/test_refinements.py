@@ -61,7 +61,12 @@ def test_unseen_packages_get_a_coreset_chosen_without_them(labelled, tiny_corpus
     folder, lists, out = labelled
     curve = folder / "unseen.json"
     assert refinements.main(["--labels", str(out), "--corpus", str(tiny_corpus), "--coreset", str(lists), "--first", "2",
-                             "--unseen-packages", "pa", "--workers", "1", "--curve", str(curve), "--out", str(folder / "r.txt")]) == 0
-    assert json.loads(curve.read_text())["functions"] == 2  # the two functions of package pa
+                             "--unseen-packages", "pa", "--workers", "1", "--curve", str(curve), "--out", str(folder / "r.txt"),
+                             "--per-package", "3", "--check-budgets", "1,8", "--held-out-percent", "100"]) == 0
+    report = json.loads(curve.read_text())
+    assert report["functions"] == 2  # the two functions of package pa
+    # The engine check: up to the first 6 lists `refine` has no calls, so both configurations agree.
+    assert [(c["budget"], c["functions"]) for c in report["engine_check"]] == [(1, 2), (8, 2)]
+    assert report["engine_check"][0]["coreset"] == report["engine_check"][0]["coreset_refine"]
     with pytest.raises(SystemExit, match="no labelled function of nowhere"):
         refinements.main(["--labels", str(out), "--corpus", str(tiny_corpus), "--unseen-packages", "nowhere"])
