@@ -8,7 +8,7 @@ session on one machine (the result cache off, so times are real). Configurations
 * `model`: the model alone, with the -Oz backup (-Oz is always measured);
 * `coreset`: the fixed order of `models/coreset.txt`;
 * `search`: valid random pipelines (the `search` source);
-* `coreset+refine`: the coreset's order, then learned edits of its best list (`refine`, 40% of the budget):
+* `coreset+refine`: the coreset's order, then learned edits of its best list (`refine`, beyond 6 lists):
   what the default sources would be without the model;
 * `default`: the default sources `model,coreset,refine,search`.
 

@@ -5,9 +5,9 @@
 
 The engine's `refine` source spends the last part of a budget on edits of the best list measured before
 (`lsp_server.engine.refine`). Here each training function of a package-balanced sample plays that first
-part from its labels: -Oz and the coreset's first `--first` lists (6: what a budget of 10 leaves before
-its edits). Every candidate edit of its best list is then compiled (on Dask, like the labels: a local
-cluster by default, `--scheduler` for a cluster). Greedy by marginal gain on the choosing functions (the
+part from its labels: -Oz and the coreset's first `--first` lists (the engine's `FIRST_LISTS`, 6). Every
+candidate edit of its best list is then compiled (on Dask, like the labels: a local cluster by default,
+`--scheduler` for a cluster). Greedy by marginal gain on the choosing functions (the
 coreset's hash split), the curve on the held-out ones; the file is written only when the edits add gain
 on the held-out functions.
 """
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from lsp_server.engine import Candidate, Measurement
-from lsp_server.engine.refine import FIRST_LISTS, Edit, RefineSource
+from lsp_server.engine.refine import FIRST_LISTS, Edit, RefineSource, best_and_runner_up
 from training.coreset import BIG, HELD_OUT_PERCENT, as_costs, complete_rows, gain_curve, greedy, held_out, write_greedy_file
 from training.labels import (
     FAILED,
@@ -60,25 +60,29 @@ CANDIDATE_EDITS = (
 )
 
 
-def edit_counts(text: str, measured: Sequence[tuple[str, str, int]], edits: Sequence[str]) -> np.ndarray:
-    """A Dask task's body: the count under each edit of the best of `measured` ((passes, source, count)
-    rows), FAILED where the edit does not apply or fails. Edits are planned by the engine's own source."""
+def edit_counts(text: str, measured: Sequence[tuple[str, str, int]], edits: Sequence[Edit]) -> np.ndarray:
+    """The count under each edit of the best of `measured` ((passes, source, count) rows), FAILED where the
+    edit does not apply or fails. The best and the runner-up are the engine's own (`best_and_runner_up`)."""
     optimizer, _ = _worker_optimizer()
     counts = np.full(len(edits), FAILED, dtype=np.int32)
     function = _function(text)
     if function is None:
         return counts
-    measurements = [Measurement(optimizer.vocabulary.check(p), s, c) for p, s, c in measured]
-    for index, line in enumerate(edits):
-        candidate: Candidate | None = next(RefineSource([Edit.parse(line)]).refinements(measurements), None)
-        if candidate is not None:
-            result = optimizer.measure(function, candidate)
+    best, second = best_and_runner_up([Measurement(optimizer.vocabulary.check(p), s, c) for p, s, c in measured])
+    if best is None:
+        return counts
+    for index, edit in enumerate(edits):
+        passes = edit.apply(best.passes, second.passes if second else None)
+        if passes is not None:
+            result = optimizer.measure(function, Candidate(passes, RefineSource.name))
             if result.ok:
                 counts[index] = result.count
     return counts
 
 
-def edit_shard(items: Sequence[tuple[str, list]], edits: Sequence[str]) -> np.ndarray:
+def edit_shard(items: Sequence[tuple[str, list]], lines: Sequence[str]) -> np.ndarray:
+    """A Dask task: the counts of a few functions under every edit (`lines` as in `refinements.txt`)."""
+    edits = [Edit.parse(line) for line in lines]
     return np.stack([edit_counts(text, measured, edits) for text, measured in items])
 
 

@@ -195,10 +195,10 @@ class Optimizer:
         done = 0
         lock = threading.Lock()
 
-        def finished(_: Future | None = None, count: int = 1) -> None:
+        def finished(_: Future) -> None:
             nonlocal done
             with lock:
-                done += count
+                done += 1
                 current = done
             if progress is not None:
                 progress(current, total)
@@ -226,7 +226,7 @@ class Optimizer:
                 measurements = [future.result() for future in futures]
                 if cancel is not None and cancel.is_set():
                     raise Cancelled()
-                edits = self._refinements(refine, measurements, seen, due)
+                edits = self._distinct(refine.refinements(measurements), seen, due)  # `seen` grows by them
                 with lock:
                     total += len(edits) - due  # fewer when edits repeat measured lists; rejected ones are reported
                 planned[index] = (futures + submit(function, edits), seen, due)
@@ -259,10 +259,6 @@ class Optimizer:
             if source is not None and remaining > 0:
                 plan += self._distinct(source.candidates(function, remaining), seen, remaining)
         return plan, seen
-
-    def _refinements(self, refine, measurements: Sequence[Measurement], seen: set[str], limit: int) -> list[Candidate]:
-        """Up to `limit` edits of the best measured list that are new (`seen` grows by them)."""
-        return self._distinct(refine.refinements(measurements), seen, limit)
 
     def _distinct(self, candidates: Iterable[Candidate], seen: set[str], limit: int) -> list[Candidate]:
         """Candidates until `limit` valid lists not in `seen` are taken. A list that fails the vocabulary

@@ -98,6 +98,15 @@ def read_edits(path: Path) -> list[Edit]:
     return edits
 
 
+def best_and_runner_up(measurements: Sequence[Measurement]) -> tuple[Measurement | None, Measurement | None]:
+    """What the edits work on: the best valid measurement by the optimizer's `ranking`, and the next best
+    of another list (None where there is none)."""
+    ranked = sorted((m for m in measurements if m.ok), key=ranking)
+    if not ranked:
+        return None, None
+    return ranked[0], next((m for m in ranked[1:] if m.passes != ranked[0].passes), None)
+
+
 class RefineSource:
     """Edits of the smallest list measured so far. The optimizer asks for them after the other sources'
     candidates have been measured (`refinements`), and keeps `reserve(budget)` calls for them."""
@@ -120,12 +129,10 @@ class RefineSource:
         return iter(())  # nothing to edit before anything is measured: see `refinements`
 
     def refinements(self, measurements: Sequence[Measurement]) -> Iterator[Candidate]:
-        """Each edit of the best measured list (and of the runner-up, a list of another count), in order."""
-        ranked = sorted((m for m in measurements if m.ok), key=ranking)
-        if not ranked:
+        """Each edit of the best measured list (and of the runner-up), in order."""
+        best, second = best_and_runner_up(measurements)
+        if best is None:
             return
-        best = ranked[0]
-        second = next((m for m in ranked[1:] if m.passes != best.passes), None)
         for edit in self.edits:
             passes = edit.apply(best.passes, second.passes if second else None)
             if passes is not None:

@@ -406,6 +406,12 @@ def budget_gains(scores: np.ndarray, counts: np.ndarray, oz: np.ndarray, budgets
     return result
 
 
+def stored_order_gains(counts: np.ndarray, oz: np.ndarray) -> dict[int, float]:
+    """`budget_gains` of compiling the lists in the order their columns are stored: the fixed order a model
+    is measured against."""
+    return budget_gains(np.tile(-np.arange(counts.shape[1], dtype=np.float32), (len(counts), 1)), counts, oz)
+
+
 def hidden_states(model, ids):
     """The final normalized hidden states of `training.model.model.Llama` (its forward without the projection)."""
     t = ids.shape[1]
@@ -478,7 +484,7 @@ def cmd_train(args) -> int:
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay}, {"params": other, "weight_decay": 0.0}],
                                   lr=args.lr, betas=(0.9, 0.95))
     hold_out_packages(data, args.val_packages)
-    fixed = budget_gains(np.tile(-np.arange(k, dtype=np.float32), (len(data.val_ids), 1)), data.counts[data.val_ids], data.oz[data.val_ids])
+    fixed = stored_order_gains(data.counts[data.val_ids], data.oz[data.val_ids])
     oracle = budget_gains(data.gains[data.val_ids], data.counts[data.val_ids], data.oz[data.val_ids])
     log(f"model {model.parameter_count() / 1e6:.2f}M parameters, {k} list tokens; {len(data.train_ids)} train / {len(data.val_ids)} val functions")
     log(f"validation, fixed coreset order: {fixed}; oracle order: {oracle}")
@@ -509,7 +515,7 @@ def cmd_train(args) -> int:
     # Evaluations during training use a fixed share of the validation functions; the best checkpoint is then
     # measured on all of them.
     probe = np.sort(np.random.default_rng(1).permutation(data.val_ids)[: args.eval_functions or len(data.val_ids)])
-    probe_fixed = budget_gains(np.tile(-np.arange(k, dtype=np.float32), (len(probe), 1)), data.counts[probe], data.oz[probe])
+    probe_fixed = stored_order_gains(data.counts[probe], data.oz[probe])
     log(f"evaluations on {len(probe)} validation functions (fixed coreset order there: {probe_fixed})")
 
     def evaluate(ids=probe) -> dict:
@@ -612,13 +618,12 @@ def cmd_export(args) -> int:
         for table in (model.embed.weight, None if model.output is None else model.output.weight):
             if table is not None:
                 table[list_ids] = table[list_ids[order]].clone()
-    coreset_order = budget_gains(np.tile(-np.arange(len(lists), dtype=np.float32), (len(data.val_ids), 1)),
-                                 data.counts[data.val_ids], data.oz[data.val_ids])  # the training order: coreset.txt first
+    coreset_order = stored_order_gains(data.counts[data.val_ids], data.oz[data.val_ids])  # the training order: coreset.txt first
     data.counts = data.counts[:, order]
     log(f"lists stored in greedy order on the training functions: {order[:10]} ...")
     # How many best-scored lists lead before that order takes over: chosen on the validation functions.
     val_scores = list_scores(model, data, data.val_ids, list_ids, vocab.pad or 0, "cpu")
-    fixed = budget_gains(np.tile(-np.arange(len(lists), dtype=np.float32), (len(data.val_ids), 1)), data.counts[data.val_ids], data.oz[data.val_ids])
+    fixed = stored_order_gains(data.counts[data.val_ids], data.oz[data.val_ids])
     blends = {}
     for top in (1, 2, 3, 5, 0):
         blends[top] = budget_gains(blended_scores(val_scores, top), data.counts[data.val_ids], data.oz[data.val_ids])
