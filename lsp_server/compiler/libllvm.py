@@ -5,6 +5,11 @@ A worker (llvm_worker.py) loads, through ctypes, the libLLVM of the same LLVM ve
 statically linked LLVM lives here. A worker that aborts, crashes, hangs past the time limit, runs out
 of its memory limit or runs a cancelled candidate is killed and reaped; its candidate fails with the
 reason, and the next candidate gets a fresh worker.
+
+Candidates are measured by reusing workers, each running one request after another. A printed module,
+the text that may be written back, comes from a fresh worker, which forks a clean copy of itself for each
+request: gvn-sink and a few other passes give results that depend on the allocator's history in the
+process, and only a fresh run gives, every time, what `opt -passes=…` gives (see llvm_worker.py).
 """
 
 from __future__ import annotations
@@ -70,11 +75,11 @@ class _WorkerGone(Exception):
 class _Worker:
     """One worker process and its pipes. Its stderr goes to a file that holds the current request's messages."""
 
-    def __init__(self, library: Path, memory_mb: int):
+    def __init__(self, library: Path, memory_mb: int, fresh: bool):
         self.stderr = tempfile.TemporaryFile()
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-I", "-S", str(WORKER_SCRIPT), str(library), str(memory_mb)],
+                [sys.executable, "-I", "-S", str(WORKER_SCRIPT), str(library), str(memory_mb), *(["--fresh"] if fresh else [])],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=self.stderr,
@@ -191,7 +196,13 @@ class _Worker:
         return self.process.poll() is None
 
     def signal_kill(self) -> None:
-        """SIGKILL only: safe from any thread (the pipes stay open for the thread that owns the worker)."""
+        """SIGKILL to the worker and the child running its request (its own process group, as it was
+        started in a new session). Safe from any thread: the pipes stay open for the thread that owns it."""
+        try:
+            if self.process.returncode is None:
+                os.killpg(self.process.pid, signal.SIGKILL)
+        except OSError:
+            pass
         try:
             self.process.kill()
         except OSError:
@@ -226,16 +237,19 @@ class _Worker:
 
 
 class LibLLVMBackend:
-    """Up to `workers` worker processes; a candidate takes an idle one, or waits for one."""
+    """Up to `workers` reusing worker processes, and as many fresh ones for printed modules, each started
+    when first needed; a candidate takes an idle one of its kind, or waits for one."""
 
     def __init__(self, library: Path, version: str, *, workers: int, memory_mb: int = DEFAULT_MEMORY_MB):
         self.library = library
         self.memory_mb = memory_mb
         self.workers = max(1, workers)
         self.identity = identify("libllvm", str(library), version)
-        self._slots: queue.Queue[_Worker | None] = queue.Queue()  # idle workers; None: start one when used
-        for _ in range(self.workers):
-            self._slots.put(None)
+        # idle workers, reusing (False) and fresh (True); None: start one when used
+        self._slots: dict[bool, queue.Queue[_Worker | None]] = {False: queue.Queue(), True: queue.Queue()}
+        for slots in self._slots.values():
+            for _ in range(self.workers):
+                slots.put(None)
         self._live: set[_Worker] = set()
         self._lock = threading.Lock()
         self._closed = False
@@ -248,12 +262,12 @@ class LibLLVMBackend:
             raise BackendUnavailable(f"no libLLVM {opt.version} was found (e.g. {libllvm_candidates(opt)[0]})")
         backend = cls(library, opt.version, workers=workers, memory_mb=memory_mb)
         try:
-            worker = backend._start_worker(None)
+            worker = backend._start_worker(None, fresh=False)
         except _WorkerGone as gone:
             backend.close()
             raise BackendUnavailable(f"{library} did not load: {gone.reason}") from None
-        backend._slots.get()
-        backend._slots.put(worker)  # idle in the pool: close() stops and reaps it
+        backend._slots[False].get()
+        backend._slots[False].put(worker)  # idle in the pool: close() stops and reaps it
         version = worker.hello.get("version")
         if version != opt.version:
             backend.close()
@@ -274,14 +288,15 @@ class LibLLVMBackend:
         cancel: threading.Event | None = None,
     ) -> CompileResult:
         started = time.monotonic()
-        taken, worker = self._take(cancel)
+        fresh = want_output
+        taken, worker = self._take(cancel, fresh)
         if not taken:
             return CompileResult(None, "the compiler backend was closed" if self._closed else "cancelled", 0.0, transient=True)
         try:
             if worker is None or not worker.alive:
                 if worker is not None:
                     self._discard(worker)
-                worker = self._start_worker(cancel)
+                worker = self._start_worker(cancel, fresh)
             started = time.monotonic()
             reply = worker.request({"module": module_text, "passes": checked_passes, "print": want_output}, timeout, cancel)
         except _WorkerGone as gone:
@@ -292,7 +307,7 @@ class LibLLVMBackend:
             reason = "the compiler backend was closed" if self._closed else gone.reason
             return CompileResult(None, reason, time.monotonic() - started, transient=transient)
         finally:
-            self._give_back(worker)
+            self._give_back(worker, fresh)
         seconds = time.monotonic() - started
         if reply.get("count") is None:
             return CompileResult(None, reply.get("error") or "libLLVM gave no result", seconds)
@@ -309,11 +324,12 @@ class LibLLVMBackend:
         with self._lock:
             self._closed = True
             idle = []
-            while True:
-                try:
-                    idle.append(self._slots.get_nowait())
-                except queue.Empty:
-                    break
+            for slots in self._slots.values():
+                while True:
+                    try:
+                        idle.append(slots.get_nowait())
+                    except queue.Empty:
+                        break
             idle = [worker for worker in idle if worker is not None]
             busy = [worker for worker in self._live if worker not in idle]
             self._live.clear()
@@ -322,10 +338,10 @@ class LibLLVMBackend:
         for worker in busy:
             worker.signal_kill()
 
-    def _give_back(self, worker: _Worker | None) -> None:
+    def _give_back(self, worker: _Worker | None, fresh: bool) -> None:
         with self._lock:
             if not self._closed:
-                self._slots.put(worker)
+                self._slots[fresh].put(worker)
                 return
         if worker is not None:
             self._discard(worker)
@@ -335,21 +351,21 @@ class LibLLVMBackend:
         with self._lock:
             return [worker.process.pid for worker in self._live if worker.alive]
 
-    def _take(self, cancel: threading.Event | None) -> tuple[bool, _Worker | None]:
+    def _take(self, cancel: threading.Event | None, fresh: bool) -> tuple[bool, _Worker | None]:
         """An idle worker (None: none started yet in that place), or (False, None) when cancelled or closed."""
         while not self._closed:
             if cancel is not None and cancel.is_set():
                 return False, None
             try:
-                return True, self._slots.get(timeout=POLL_S)
+                return True, self._slots[fresh].get(timeout=POLL_S)
             except queue.Empty:
                 continue
         return False, None
 
-    def _start_worker(self, cancel: threading.Event | None) -> _Worker:
+    def _start_worker(self, cancel: threading.Event | None, fresh: bool) -> _Worker:
         if self._closed:
             raise _WorkerGone("the compiler backend was closed", transient=True)
-        worker = _Worker(self.library, self.memory_mb)
+        worker = _Worker(self.library, self.memory_mb, fresh)
         with self._lock:
             self._live.add(worker)
         try:

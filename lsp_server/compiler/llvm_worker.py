@@ -1,10 +1,19 @@
 """A libLLVM worker process: runs checked pass lists in-process through LLVM's C API, one at a time.
 
-`libllvm.py` starts it as `python -I -S llvm_worker.py LIBRARY MEMORY_MB` and talks to it over
+`libllvm.py` starts it as `python -I -S llvm_worker.py LIBRARY MEMORY_MB [--fresh]` and talks to it over
 stdin/stdout with length-prefixed JSON messages. It imports only the standard library, and nothing of
 PassPilot: llvmlite's statically linked LLVM must never share a process with libLLVM. Whatever LLVM
 does in here (a report_fatal_error abort, a segfault, an endless loop, runaway memory) ends or stalls
 this process only; the parent reports the candidate as failed and starts another worker.
+
+Two modes. A reusing worker runs its requests one after another in itself: the fast way to measure
+many candidates. A fresh worker (`--fresh`) runs each request in a child forked before anything of the
+request is read, so every run starts from one process state, as every `opt` process does. Some passes
+give results that depend on where the allocator put objects (gvn-sink orders by address): after other
+runs in the same process the same input can give another count, while a fresh run gives the answer
+`opt` gives. Printed modules, the text PassPilot writes back, come from fresh workers. A fresh worker
+only forks and waits; a child that dies makes it die the same way, so the parent sees what it always
+sees: a worker gone, with its exit status and what LLVM printed.
 
 Each request is run as `opt -passes=… -S` would run it: the module is named `<stdin>` (so ModuleID and
 source_filename print the same), a target machine is created for the module's triple (none when the
@@ -15,8 +24,10 @@ is verified, and the pipeline runs with verify-each off and one verification at 
 from __future__ import annotations
 
 import ctypes
+import functools
 import json
 import os
+import signal
 import struct
 import sys
 import time
@@ -24,6 +35,7 @@ import time
 HEADER = struct.Struct(">I")  # every message: a 4-byte big-endian length, then that many bytes of JSON
 MODULE_NAME = b"<stdin>"
 EXIT_OUT_OF_MEMORY = 75  # the worker ran out of (its limited) memory in Python code
+EXIT_END_OF_INPUT = 76  # a child found no request: the parent closed the pipe, the worker ends
 
 # Test-only fault injection. When PASSPILOT_WORKER_FAULTS=1 is set in the worker's environment (the
 # tests set it), a module containing the comment `; passpilot-fault: KIND` makes the worker fail that way
@@ -49,13 +61,26 @@ def encode_message(message: dict) -> bytes:
     return HEADER.pack(len(data)) + data
 
 
-def read_message(stream) -> dict | None:
-    """The next message from a binary stream, or None at end of input."""
-    header = stream.read(HEADER.size)
+def _read_exactly(descriptor: int, size: int) -> bytes:
+    """`size` bytes from a file descriptor, fewer only at end of input. Unbuffered: the next child that
+    reads the same pipe must find the next request there, not in this child's buffer."""
+    chunks = []
+    while size:
+        chunk = os.read(descriptor, size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_message(descriptor: int) -> dict | None:
+    """The next message from a file descriptor, or None at end of input."""
+    header = _read_exactly(descriptor, HEADER.size)
     if len(header) < HEADER.size:
         return None
     (length,) = HEADER.unpack(header)
-    data = stream.read(length)
+    data = _read_exactly(descriptor, length)
     if len(data) < length:
         return None
     return json.loads(data)
@@ -255,38 +280,72 @@ def _limit_memory(memory_mb: int) -> None:
         pass
 
 
+def serve_one(llvm: LLVM, requests: int, replies: int, memory_mb: int, faults: bool) -> int:
+    """Read one request and answer it; the exit status that says how it ended (0: answered)."""
+    request = read_message(requests)
+    if request is None:
+        return EXIT_END_OF_INPUT
+    started = time.perf_counter()
+    try:
+        module = request["module"].encode()
+        injected = _inject_fault(module, memory_mb) if faults else None
+        reply = injected or llvm.run(module, request["passes"], bool(request.get("print")))
+    except MemoryError:
+        raise  # the worker's memory limit: the caller ends the process with EXIT_OUT_OF_MEMORY
+    except Exception as error:  # noqa: BLE001 - a bug here is one failed candidate, not a dead worker
+        reply = {"error": f"libLLVM worker error: {type(error).__name__}: {error}"}
+    reply["seconds"] = time.perf_counter() - started
+    data = encode_message(reply)
+    while data:
+        data = data[os.write(replies, data) :]
+    return 0
+
+
+def serve_here(serve) -> int:
+    try:
+        return serve()
+    except MemoryError:
+        os.write(2, b"out of memory\n")
+        return EXIT_OUT_OF_MEMORY
+
+
+def serve_in_child(serve) -> int:
+    """Serve one request in a forked child; end this process as the child ended if it did not answer."""
+    child = os.fork()
+    if child == 0:
+        status = 1
+        try:
+            status = serve_here(serve)
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(child, 0)
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        signal.signal(number, signal.SIG_DFL)
+        os.kill(os.getpid(), number)
+    return os.waitstatus_to_exitcode(status)
+
+
 def main(argv: list[str]) -> int:
-    library, memory_mb = argv[1], int(argv[2])
-    requests = os.fdopen(os.dup(0), "rb")
-    replies = os.fdopen(os.dup(1), "wb")
+    library, memory_mb, fresh = argv[1], int(argv[2]), "--fresh" in argv[3:]
+    requests = os.dup(0)
+    replies = os.dup(1)
     os.dup2(2, 1)  # whatever LLVM prints on stdout goes to stderr, never into the protocol
     _limit_memory(memory_mb)
     faults = os.environ.get(FAULTS_VARIABLE) == "1"
     try:
         llvm = LLVM(library)
     except (OSError, AttributeError) as error:
-        replies.write(encode_message({"error": f"cannot load {library}: {error}"}))
-        replies.flush()
+        os.write(replies, encode_message({"error": f"cannot load {library}: {error}"}))
         return 1
-    replies.write(encode_message({"version": llvm.version, "targets": llvm.targets}))
-    replies.flush()
+    os.write(replies, encode_message({"version": llvm.version, "targets": llvm.targets}))
+    serve = functools.partial(serve_one, llvm, requests, replies, memory_mb, faults)
     while True:
-        request = read_message(requests)
-        if request is None:
+        status = serve_in_child(serve) if fresh else serve_here(serve)
+        if status == EXIT_END_OF_INPUT:
             return 0
-        started = time.perf_counter()
-        try:
-            module = request["module"].encode()
-            injected = _inject_fault(module, memory_mb) if faults else None
-            reply = injected or llvm.run(module, request["passes"], bool(request.get("print")))
-        except MemoryError:
-            os.write(2, b"out of memory\n")
-            os._exit(EXIT_OUT_OF_MEMORY)
-        except Exception as error:  # noqa: BLE001 - a bug here is one failed candidate, not a dead worker
-            reply = {"error": f"libLLVM worker error: {type(error).__name__}: {error}"}
-        reply["seconds"] = time.perf_counter() - started
-        replies.write(encode_message(reply))
-        replies.flush()
+        if status:
+            os._exit(status)
 
 
 if __name__ == "__main__":

@@ -178,8 +178,8 @@ class RewriteChecker:
         for measurement in candidates:
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
-            measurement = self._printed(result, measurement, cancel)
-            if measurement is None:
+            measurement = self.optimizer.printed(result.function, measurement, cancel)
+            if not measurement.ok or (measurement is not picked and measurement.count >= limit):
                 continue
             standalone = self.checker.check(
                 result.function.text, measurement.output, result.function.token, reference=oz.output if oz else None
@@ -211,15 +211,6 @@ class RewriteChecker:
         if mode == "best" and result.oz.ok and result.oz.count <= result.original:
             return BehaviourVerdict(result.name, first, result.oz, None, tuple(blocked), "-Oz was written instead")
         return BehaviourVerdict(result.name, first, None, None, tuple(blocked), "the function was left as written")
-
-    def _printed(self, result: FunctionResult, measurement: Measurement, cancel) -> Measurement | None:
-        """The candidate with its printed module (measured again when it was not kept)."""
-        if measurement.output is not None:
-            return measurement
-        again = self.optimizer.measure(result.function, Candidate(measurement.passes, measurement.source), cancel, want_output=True)
-        if again.ok and again.output is not None and again.count == measurement.count:
-            return dataclasses.replace(measurement, output=again.output)
-        return None
 
 
 def _instead(blocked: list[BlockedRewrite], written: Measurement) -> str | None:

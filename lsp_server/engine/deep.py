@@ -435,7 +435,7 @@ class DeepSearch:
         search.add_starting_lists(self._starting_lists(function))
 
         stopped = self._run(search, function, cancel, deadline, lambda: time.monotonic() - started, original, progress)
-        measurements, best = self._winner_with_output(function, search.measurements)
+        measurements, best = self.optimizer.best_printed(search.measurements, lambda m: self.optimizer.printed(function, m))
         return DeepResult(
             function=function,
             original=original,
@@ -514,23 +514,3 @@ class DeepSearch:
             return None
         return self.optimizer.measure(function, candidate, cancel)
 
-    def _winner_with_output(
-        self, function: StandaloneFunction, measured: list[Measurement]
-    ) -> tuple[list[Measurement], Measurement | None]:
-        """The best list, measured again with its printed module (write-back needs it); a rerun that
-        disagrees makes that list a failure and the next one is tried. -Oz already has its module."""
-        measurements = list(measured)
-        order = sorted((i for i, m in enumerate(measurements) if m.ok), key=lambda i: ranking(measurements[i]))
-        for index in order:
-            chosen = measurements[index]
-            if chosen.output is None:
-                again = self.optimizer.measure(function, Candidate(chosen.passes, chosen.source), want_output=True)
-                if again.ok and again.count == chosen.count and again.output is not None:
-                    chosen = dataclasses.replace(chosen, output=again.output)
-                else:
-                    reason = again.error or f"printing the module gave {again.count} instructions, not {chosen.count}"
-                    measurements[index] = dataclasses.replace(chosen, count=None, error=reason)
-                    continue
-            measurements[index] = chosen
-            return measurements, chosen
-        return measurements, None

@@ -282,25 +282,38 @@ class Optimizer:
 
     def _choose_with_output(self, function: StandaloneFunction, measurements: list[Measurement], cancel) -> FunctionResult:
         """The smallest candidate, with the printed modules of -Oz and of the winner (and no other)."""
-        measurements = list(measurements)
-        while True:
-            result = self._choose(function, measurements)
-            missing = [i for i, m in enumerate(measurements) if m.ok and m.output is None and (m is result.oz or m is result.best)]
-            if not missing:
-                break
-            for index in missing:
-                measurements[index] = self._with_output(function, measurements[index], cancel)
+        measurements, _ = self.best_printed(measurements, lambda m: self.printed(function, m, cancel), keep=lambda m: m.source == "oz")
+        result = self._choose(function, measurements)
         keep = {id(result.oz), id(result.best)}
         slim = tuple(m if id(m) in keep or m.output is None else dataclasses.replace(m, output=None) for m in result.measurements)
         return dataclasses.replace(result, measurements=slim)
 
-    def _with_output(self, function: StandaloneFunction, measurement: Measurement, cancel) -> Measurement:
-        """The same candidate again, printed; a rerun that disagrees turns the candidate into a failure."""
+    @staticmethod
+    def best_printed(
+        measurements: Sequence[Measurement], printed: Callable[[Measurement], Measurement], keep: Callable[[Measurement], bool] = lambda m: False
+    ) -> tuple[list[Measurement], Measurement | None]:
+        """(measurements, the best) once the best (by `ranking`) and those `keep` names have their printed
+        modules. Printing may change a count (see `printed`), so the best is chosen again until it holds."""
+        measurements = list(measurements)
+        while True:
+            valid = [i for i, m in enumerate(measurements) if m.ok]
+            best = min(valid, key=lambda i: ranking(measurements[i]), default=None)
+            missing = [i for i in valid if measurements[i].output is None and (i == best or keep(measurements[i]))]
+            if not missing:
+                return measurements, measurements[best] if best is not None else None
+            for index in missing:
+                measurements[index] = printed(measurements[index])
+
+    def printed(self, function: StandaloneFunction, measurement: Measurement, cancel: threading.Event | None = None) -> Measurement:
+        """The candidate with its printed module, run again in a fresh worker when it has none: that is the
+        text written back, and what `opt` prints. Its count is that module's: a pass whose result depends on
+        the worker's history (gvn-sink) may have counted otherwise when measured in a reused worker."""
+        if measurement.output is not None or not measurement.ok:
+            return measurement
         again = self.measure(function, Candidate(measurement.passes, measurement.source), cancel, want_output=True)
-        if again.ok and again.count == measurement.count and again.output is not None:
-            return dataclasses.replace(measurement, output=again.output)
-        reason = again.error or f"printing the module gave {again.count} instructions, not {measurement.count}"
-        return dataclasses.replace(measurement, count=None, error=reason, output=None)
+        if again.ok and again.output is not None:
+            return dataclasses.replace(measurement, count=again.count, output=again.output)
+        return dataclasses.replace(measurement, count=None, error=again.error or "the module could not be printed", output=None)
 
     @staticmethod
     def _choose(function: StandaloneFunction, measurements: list[Measurement]) -> FunctionResult:

@@ -109,3 +109,54 @@ def test_close_stops_idle_and_busy_workers(opt_tool, monkeypatch):
     assert all(_reaped(pid) for pid in pids)
     after = backend.run(MODULE, "instcombine")
     assert not after.ok and after.transient
+
+
+def _running_in_group(group: int) -> list[int]:
+    """Processes of a process group still running (not zombies)."""
+    running = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group and fields[0] != "Z":
+            running.append(int(stat.parent.name))
+    return running
+
+
+def _fresh_worker(pool) -> int:
+    """Start the pool's fresh worker (the one that prints modules) and return its pid."""
+    before = set(pool.pids())
+    assert pool.run(MODULE, "instcombine", want_output=True).count == 1
+    [fresh] = set(pool.pids()) - before
+    return fresh
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        ("abort", "LLVM aborted (SIGABRT): LLVM ERROR: injected fatal error"),
+        ("segv", "LLVM crashed (SIGSEGV)"),
+        ("oom", "out of memory"),
+    ],
+)
+def test_a_dying_child_of_a_fresh_worker_is_one_failed_candidate(pool, kind, reason):
+    """A fresh worker runs each request in a forked child; the child's death is reported as a worker's."""
+    fresh = _fresh_worker(pool)
+    result = pool.run(faulty(kind), "instcombine", want_output=True)
+    assert not result.ok and result.error.startswith(reason) and not result.transient, result.error
+    assert _reaped(fresh)
+    following = pool.run(MODULE, "instcombine", want_output=True)
+    assert following.ok and following.count == 1 and following.output
+
+
+def test_a_hanging_child_of_a_fresh_worker_is_killed_with_it(pool):
+    fresh = _fresh_worker(pool)
+    result = pool.run(faulty("hang"), "instcombine", want_output=True, timeout=1.0)
+    assert not result.ok and result.error == "LLVM timed out after 1 s" and result.transient
+    assert _reaped(fresh)
+    deadline = time.monotonic() + 5
+    while _running_in_group(fresh) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _running_in_group(fresh) == []  # the forked child spinning in its endless loop is gone too
+    assert pool.run(MODULE, "instcombine", want_output=True).count == 1

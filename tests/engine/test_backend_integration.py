@@ -15,6 +15,7 @@ from lsp_server.compiler import BackendUnavailable, OptBackend, OptTool, load_vo
 from lsp_server.compiler.libllvm import LibLLVMBackend
 from lsp_server.engine import (
     Candidate,
+    Measurement,
     CoresetSource,
     Optimizer,
     RandomSearchSource,
@@ -145,3 +146,53 @@ def test_cli_reports_the_backend_that_ran(backend, opt_tool, tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["backend"]["name"] == backend and report["backend"]["version"] == opt_tool.version
     assert ("path" if backend == "opt" else "library") in report["backend"]
+
+
+# gvn-sink chooses what to sink partly by the addresses of LLVM's objects: in a process that has run other
+# modules before, the same input can give another result. A switch of similar cases shows it.
+GVN_SINK_LIST = "module(mem2reg,gvn-sink,early-cse<memssa>,simplifycfg,instcombine,simplifycfg,gvn-sink)"
+
+
+def _similar_cases(cases: int) -> str:
+    operators = "+^*-|"
+    body = "\n".join(
+        f"  case {i}: s->a = x {operators[i % 5]} {i % 9 + 1}; s->b = y + s->a; r = g(s->b {operators[i % 5]} x); s->d += r; break;"
+        for i in range(cases)
+    )
+    return (
+        "struct S { int a, b, c; long d; };\nint g(int);\n"
+        f"int f(struct S *s, int k, int x, int y) {{\n  int r = 0;\n  switch (k) {{\n{body}\n  default: r = -1;\n  }}\n  return r + s->c;\n}}\n"
+    )
+
+
+def test_printed_modules_are_what_opt_prints_whatever_ran_before(opt_tool, libllvm_backend, compile_c, example_text):
+    """Printed modules come from a fresh worker: with a list whose result depends on the process's
+    history, the module and its count are `opt`'s every time, between runs of other modules."""
+    text = compile_c(_similar_cases(24))
+    reference = OptBackend(opt_tool).run(text, GVN_SINK_LIST, want_output=True)
+    assert reference.ok
+    printed = []
+    for _ in range(6):
+        libllvm_backend.run(example_text, "default<Oz>")
+        libllvm_backend.run(text, GVN_SINK_LIST)  # counted in a reused worker: may differ, is never written back
+        printed.append(libllvm_backend.run(text, GVN_SINK_LIST, want_output=True))
+    assert {(result.count, result.output) for result in printed} == {(reference.count, reference.output)}
+
+
+def test_the_winner_is_counted_as_printed(opt_tool, libllvm_backend, compile_c):
+    """A count from a reused worker is only a ranking: the winner is counted again as printed, and when
+    that count is worse another candidate may win."""
+    function = standalone_functions(compile_c(_similar_cases(24)), ["f"])[1][0]
+    sinking = OptBackend(opt_tool).run(function.text, GVN_SINK_LIST, want_output=True)
+    engine = Optimizer(opt_tool, jobs=1, backend=libllvm_backend)
+    try:
+        plain = engine.measure(function, Candidate(LISTS[0], "coreset"))
+        assert sinking.count < plain.count  # what makes the check below meaningful
+        miscounted = Measurement(GVN_SINK_LIST, "coreset", 1)  # as if a reused worker had counted 1
+        _, best = engine.best_printed([miscounted, plain], lambda m: engine.printed(function, m))
+        overcounted = Measurement(GVN_SINK_LIST, "coreset", plain.count + 1)
+        printed = engine.printed(function, overcounted)
+    finally:
+        engine.close()
+    assert (best.passes, best.count, best.output) == (GVN_SINK_LIST, sinking.count, sinking.output)
+    assert (printed.count, printed.output) == (sinking.count, sinking.output)
