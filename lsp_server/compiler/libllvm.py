@@ -6,10 +6,11 @@ statically linked LLVM lives here. A worker that aborts, crashes, hangs past the
 of its memory limit or runs a cancelled candidate is killed and reaped; its candidate fails with the
 reason, and the next candidate gets a fresh worker.
 
-Candidates are measured by reusing workers, each running one request after another. A printed module,
-the text that may be written back, comes from a fresh worker, which forks a clean copy of itself for each
-request: gvn-sink and a few other passes give results that depend on the allocator's history in the
-process, and only a fresh run gives, every time, what `opt -passes=…` gives (see llvm_worker.py).
+Candidates are measured by reusing workers, each running one request after another. Two kinds of request
+go to a fresh worker instead, which forks a clean copy of itself for each: a printed module (the text that
+may be written back), and a list with a pass whose result depends on the allocator's history in the
+process (`ADDRESS_ORDERED_PASSES`). Only a fresh run gives for those, every time, what `opt -passes=…`
+gives (see llvm_worker.py).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pathlib import Path
 from .backend import BackendUnavailable, CompileResult, identify, printed_module_problem
 from .llvm_worker import EXIT_OUT_OF_MEMORY, HEADER, encode_message
 from .locate import OptTool
+from .passes import pipeline_pass_names
 from .runner import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,9 @@ START_TIMEOUT_S = 30.0
 POLL_S = 0.05
 PROBE_MODULE = "define i32 @probe(i32 %x) {\n  %y = add i32 %x, 0\n  ret i32 %y\n}\n"
 _LLVM_ENV = {"LLVM_DISABLE_CRASH_REPORT": "1", "LLVM_DISABLE_SYMBOLIZATION": "1"}
+# Passes that choose by the addresses of LLVM's objects: after other runs in one process they can give
+# another result for the same input (gvn-sink sorts candidates by pointer). Lists with them run fresh.
+ADDRESS_ORDERED_PASSES = frozenset({"gvn-sink"})
 _OUT_OF_MEMORY_SIGNS = ("out of memory", "bad_alloc", "Allocation failed", "Cannot allocate memory")
 
 
@@ -288,7 +293,7 @@ class LibLLVMBackend:
         cancel: threading.Event | None = None,
     ) -> CompileResult:
         started = time.monotonic()
-        fresh = want_output
+        fresh = want_output or not ADDRESS_ORDERED_PASSES.isdisjoint(pipeline_pass_names(checked_passes))
         taken, worker = self._take(cancel, fresh)
         if not taken:
             return CompileResult(None, "the compiler backend was closed" if self._closed else "cancelled", 0.0, transient=True)

@@ -111,9 +111,9 @@ def test_same_counts_and_ir_as_opt_on_the_public_benchmark(opt_tool, libllvm):
 
 
 def test_a_real_llvm_abort_fails_the_same_in_both(opt_tool, libllvm):
-    """InstCombine's fixpoint check is a report_fatal_error; the worker dies, the next candidate runs."""
+    """InstCombine's fixpoint check, asked for, is a report_fatal_error; the worker dies, the next candidate runs."""
     text = (Path(__file__).parent / "fixtures" / "instcombine_fixpoint.ll").read_text()
-    passes = load_vocabulary(opt_tool).check("module(lower-switch,dce,early-cse<memssa>,indvars,instcombine)")
+    passes = load_vocabulary(opt_tool).check("module(lower-switch,dce,early-cse<memssa>,indvars,instcombine<verify-fixpoint>)")
     reference = run_opt(opt_tool, passes, text)
     result = libllvm.run(text, passes)
     assert not reference.ok and "did not reach a fixpoint" in reference.error
@@ -121,6 +121,18 @@ def test_a_real_llvm_abort_fails_the_same_in_both(opt_tool, libllvm):
     assert not result.transient
     again = libllvm.run(text, "instcombine")
     assert again.ok and again.count == count_instructions(run_opt(opt_tool, "instcombine", text).output)
+
+
+def test_lists_run_without_instcombines_fixpoint_check(opt_tool, libllvm):
+    """The same list as written by a source: normalized, it runs InstCombine as the -O pipelines do
+    (`no-verify-fixpoint`), and gives what `opt` gives for the normalized list."""
+    text = (Path(__file__).parent / "fixtures" / "instcombine_fixpoint.ll").read_text()
+    passes = load_vocabulary(opt_tool).check("module(lower-switch,dce,early-cse<memssa>,indvars,instcombine)")
+    assert passes == "module(lower-switch,dce,early-cse<memssa>,indvars,instcombine<no-verify-fixpoint>)"
+    reference = run_opt(opt_tool, passes, text)
+    result = libllvm.run(text, passes, want_output=True)
+    assert reference.ok and result.ok and result.output == reference.output
+    assert result.count == count_instructions(reference.output)
 
 
 def test_output_only_when_asked(libllvm, example_text):

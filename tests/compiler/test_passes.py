@@ -56,10 +56,14 @@ def test_unsafe_or_malformed_lists_are_rejected(vocabulary, pipeline):
     ("pipeline", "normalized"),
     [
         ("default<Oz>", "default<Oz>"),
-        ("-passes='instcombine, simplifycfg'", "instcombine,simplifycfg"),
-        ("function(gvn<no-pre>,instcombine),default<Oz>", "function(gvn<no-pre>,instcombine),default<Oz>"),
+        ("-passes='instcombine, simplifycfg'", "instcombine<no-verify-fixpoint>,simplifycfg"),
+        ("function(gvn<no-pre>,instcombine),default<Oz>", "function(gvn<no-pre>,instcombine<no-verify-fixpoint>),default<Oz>"),
         ("loop-mssa(licm<allowspeculation>)", "loop-mssa(licm<allowspeculation>)"),
-        ("instcombine<max-iterations=4>", "instcombine<max-iterations=4>"),
+        # InstCombine runs as in the -O pipelines, without its fixpoint self-check, unless a list asks for it
+        ("instcombine<max-iterations=4>", "instcombine<max-iterations=4;no-verify-fixpoint>"),
+        ("instcombine<verify-fixpoint>", "instcombine<verify-fixpoint>"),
+        ("instcombine<no-verify-fixpoint;max-iterations=2>", "instcombine<no-verify-fixpoint;max-iterations=2>"),
+        ("aggressive-instcombine", "aggressive-instcombine"),
     ],
 )
 def test_valid_lists_are_normalized(vocabulary, pipeline, normalized):
@@ -91,7 +95,7 @@ def test_split_elements_of_a_checked_list_check_alone(vocabulary):
 
     checked = vocabulary.check("default<Oz>, function(gvn<no-pre>,instcombine), loop-mssa(licm)")
     assert [vocabulary.check(element) for element in split_pipeline(checked)] == [
-        "default<Oz>", "function(gvn<no-pre>,instcombine)", "loop-mssa(licm)"
+        "default<Oz>", "function(gvn<no-pre>,instcombine<no-verify-fixpoint>)", "loop-mssa(licm)"
     ]
 
 

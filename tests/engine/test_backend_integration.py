@@ -166,17 +166,18 @@ def _similar_cases(cases: int) -> str:
 
 
 def test_printed_modules_are_what_opt_prints_whatever_ran_before(opt_tool, libllvm_backend, compile_c, example_text):
-    """Printed modules come from a fresh worker: with a list whose result depends on the process's
-    history, the module and its count are `opt`'s every time, between runs of other modules."""
+    """Printed modules, and lists whose result depends on the process's history, run in a fresh worker: the
+    module and the count are `opt`'s every time, between runs of other modules."""
     text = compile_c(_similar_cases(24))
     reference = OptBackend(opt_tool).run(text, GVN_SINK_LIST, want_output=True)
     assert reference.ok
-    printed = []
+    printed, counted = [], []
     for _ in range(6):
         libllvm_backend.run(example_text, "default<Oz>")
-        libllvm_backend.run(text, GVN_SINK_LIST)  # counted in a reused worker: may differ, is never written back
+        counted.append(libllvm_backend.run(text, GVN_SINK_LIST).count)
         printed.append(libllvm_backend.run(text, GVN_SINK_LIST, want_output=True))
     assert {(result.count, result.output) for result in printed} == {(reference.count, reference.output)}
+    assert set(counted) == {reference.count}
 
 
 def test_the_winner_is_counted_as_printed(opt_tool, libllvm_backend, compile_c):

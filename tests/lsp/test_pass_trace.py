@@ -27,7 +27,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 TRACE = "passpilot/passTrace"
 MINIMIZE = "passpilot/minimizePassList"
 HINT = re.compile(r"^(\d+) instrs · -Oz (\d+) · best (\d+)")
-WINNER = "sroa,instcombine<max-iterations=4>,simplifycfg<no-speculate-blocks>,gvn,instcombine"
+WINNER = "sroa,instcombine<max-iterations=4;no-verify-fixpoint>,simplifycfg<no-speculate-blocks>,gvn,instcombine<no-verify-fixpoint>"  # as normalized
 
 
 async def request(client, method: str, params: dict):
