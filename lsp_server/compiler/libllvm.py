@@ -9,8 +9,8 @@ reason, and the next candidate gets a fresh worker.
 Candidates are measured by reusing workers, each running one request after another. Two kinds of request
 go to a fresh worker instead, which forks a clean copy of itself for each: a printed module (the text that
 may be written back), and a list with a pass whose result depends on the allocator's history in the
-process (`ADDRESS_ORDERED_PASSES`). Only a fresh run gives for those, every time, what `opt -passes=…`
-gives (see llvm_worker.py).
+process (`ADDRESS_ORDERED_PASSES`). A fresh run gives one answer for those, every time; usually the
+one `opt -passes=…` gives (see llvm_worker.py).
 """
 
 from __future__ import annotations

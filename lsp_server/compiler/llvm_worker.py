@@ -10,8 +10,9 @@ Two modes. A reusing worker runs its requests one after another in itself: the f
 many candidates. A fresh worker (`--fresh`) runs each request in a child forked before anything of the
 request is read, so every run starts from one process state, as every `opt` process does. Some passes
 give results that depend on where the allocator put objects (gvn-sink orders by address): after other
-runs in the same process the same input can give another count, while a fresh run gives the answer
-`opt` gives. Printed modules, the text PassPilot writes back, come from fresh workers. A fresh worker
+runs in the same process the same input can give another count, while a fresh run gives one answer
+(usually `opt`'s; `opt` starts from its own state). Printed modules, the text PassPilot writes back,
+and lists with such passes run in fresh workers. A fresh worker
 only forks and waits; a child that dies makes it die the same way, so the parent sees what it always
 sees: a worker gone, with its exit status and what LLVM printed.
 

@@ -306,7 +306,7 @@ class Optimizer:
 
     def printed(self, function: StandaloneFunction, measurement: Measurement, cancel: threading.Event | None = None) -> Measurement:
         """The candidate with its printed module, run again in a fresh worker when it has none: that is the
-        text written back, and what `opt` prints. Its count is that module's: a pass whose result depends on
+        text written back. Its count is that module's: a pass whose result depends on
         the worker's history (gvn-sink) may have counted otherwise when measured in a reused worker."""
         if measurement.output is not None or not measurement.ok:
             return measurement
