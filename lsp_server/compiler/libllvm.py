@@ -242,8 +242,9 @@ class _Worker:
 
 
 class LibLLVMBackend:
-    """Up to `workers` reusing worker processes, and as many fresh ones for printed modules, each started
-    when first needed; a candidate takes an idle one of its kind, or waits for one."""
+    """Up to `workers` reusing worker processes, and as many fresh ones (printed modules, lists with an
+    address-ordered pass), each started when first needed; a request takes an idle one of its kind, or
+    waits for one."""
 
     def __init__(self, library: Path, version: str, *, workers: int, memory_mb: int = DEFAULT_MEMORY_MB):
         self.library = library
