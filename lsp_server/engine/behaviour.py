@@ -22,7 +22,6 @@ from ..compiler.behaviour import BehaviourCheck, BehaviourChecker, BehaviourOpti
 from ..ir import ModuleLayout
 from .module import FunctionOutcome, ModuleOptimization, choice, splice_functions, write_back
 from .optimizer import Cancelled, FunctionResult, Measurement, Optimizer
-from .sources import Candidate
 
 log = logging.getLogger(__name__)
 

@@ -435,7 +435,7 @@ class DeepSearch:
         search.add_starting_lists(self._starting_lists(function))
 
         stopped = self._run(search, function, cancel, deadline, lambda: time.monotonic() - started, original, progress)
-        measurements, best = self.optimizer.best_printed(search.measurements, lambda m: self.optimizer.printed(function, m))
+        measurements, best = self.optimizer.best_printed(function, search.measurements)
         return DeepResult(
             function=function,
             original=original,

@@ -282,15 +282,18 @@ class Optimizer:
 
     def _choose_with_output(self, function: StandaloneFunction, measurements: list[Measurement], cancel) -> FunctionResult:
         """The smallest candidate, with the printed modules of -Oz and of the winner (and no other)."""
-        measurements, _ = self.best_printed(measurements, lambda m: self.printed(function, m, cancel), keep=lambda m: m.source == "oz")
+        measurements, _ = self.best_printed(function, measurements, cancel, keep=lambda m: m.source == "oz")
         result = self._choose(function, measurements)
         keep = {id(result.oz), id(result.best)}
         slim = tuple(m if id(m) in keep or m.output is None else dataclasses.replace(m, output=None) for m in result.measurements)
         return dataclasses.replace(result, measurements=slim)
 
-    @staticmethod
     def best_printed(
-        measurements: Sequence[Measurement], printed: Callable[[Measurement], Measurement], keep: Callable[[Measurement], bool] = lambda m: False
+        self,
+        function: StandaloneFunction,
+        measurements: Sequence[Measurement],
+        cancel: threading.Event | None = None,
+        keep: Callable[[Measurement], bool] = lambda m: False,
     ) -> tuple[list[Measurement], Measurement | None]:
         """(measurements, the best) once the best (by `ranking`) and those `keep` names have their printed
         modules. Printing may change a count (see `printed`), so the best is chosen again until it holds."""
@@ -302,7 +305,7 @@ class Optimizer:
             if not missing:
                 return measurements, measurements[best] if best is not None else None
             for index in missing:
-                measurements[index] = printed(measurements[index])
+                measurements[index] = self.printed(function, measurements[index], cancel)
 
     def printed(self, function: StandaloneFunction, measurement: Measurement, cancel: threading.Event | None = None) -> Measurement:
         """The candidate with its printed module, run again in a fresh worker when it has none: that is the

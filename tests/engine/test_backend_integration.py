@@ -190,7 +190,7 @@ def test_the_winner_is_counted_as_printed(opt_tool, libllvm_backend, compile_c):
         plain = engine.measure(function, Candidate(LISTS[0], "coreset"))
         assert sinking.count < plain.count  # what makes the check below meaningful
         miscounted = Measurement(GVN_SINK_LIST, "coreset", 1)  # as if a reused worker had counted 1
-        _, best = engine.best_printed([miscounted, plain], lambda m: engine.printed(function, m))
+        _, best = engine.best_printed(function, [miscounted, plain])
         overcounted = Measurement(GVN_SINK_LIST, "coreset", plain.count + 1)
         printed = engine.printed(function, overcounted)
     finally:
