@@ -254,6 +254,22 @@ def label_shard(texts: Sequence[str], pool: Sequence[str]) -> dict:
     }
 
 
+def retry_shard(texts: Sequence[str], lists: Sequence[Sequence[str]]) -> dict:
+    """A Dask task: each function measured again under its failed lists only (`lists[i]` for `texts[i]`)."""
+    optimizer, identity = _worker_optimizer()
+    counts = []
+    for text, passes in zip(texts, lists):
+        function = _function(text)
+        row = [FAILED] * len(passes)
+        if function is not None:
+            for index, pass_list in enumerate(passes):
+                measured = optimizer.measure(function, Candidate(pass_list, "pool"))
+                if measured.ok:
+                    row[index] = measured.count
+        counts.append(row)
+    return {"counts": counts, "compiler": identity}
+
+
 def local_search(optimizer: Optimizer, text: str, starts: Sequence[str], space: Sequence[str], steps: int, seed: int) -> dict:
     """Hill climbing on one function from the best of `starts`: keep an edit when it is smaller (or as small
     and shorter). Returns the start, the winner and their counts."""
@@ -310,7 +326,7 @@ def deep_task(text: str, starts: Sequence[str], calls: int, seed: int) -> dict:
 
 @dataclass(frozen=True)
 class Labels:
-    """All finished shards of a label folder, concatenated (rows in shard order)."""
+    """All finished shards of a label folder, concatenated (rows in the order the shards finished)."""
 
     pool: list[str]
     kinds: list[str]
@@ -507,6 +523,54 @@ def label(client, store: LabelStore, corpus: Path, entries: Sequence[dict], pool
     return {"functions": done_functions, "seconds": round(seconds, 2), "functions_per_s": round(done_functions / seconds, 3) if seconds else 0.0}
 
 
+def retry_failed(client, store: LabelStore, corpus: Path, expected_version: str) -> dict:
+    """Measure every failed (function, list) pair of the folder again and rewrite the shards that change.
+
+    A failure is not always the list's fault: a worker killed under load, or a measurement since fixed
+    (InstCombine's fixpoint check, turned off by `PassVocabulary.check`). Rows whose function did not
+    parse (`original` is FAILED) are left alone. Each shard is rewritten atomically, so an interrupted
+    run loses nothing; a rerun retries what still fails."""
+    from distributed import as_completed
+    from tqdm import tqdm
+
+    index = store.index()
+    if index is None:
+        raise SystemExit(f"no labels in {store.directory}")
+    pool = [p["passes"] for p in index["pool"]]
+    pending = {}
+    pairs = 0
+    for shard in index["shards"]:
+        path = store.shard_dir / shard["file"]
+        with np.load(path) as data:
+            counts, original, paths = data["counts"], data["original"], [str(p) for p in data["path"]]
+        rows = [r for r in range(len(counts)) if original[r] != FAILED and (counts[r] == FAILED).any()]
+        if not rows:
+            continue
+        columns = [np.flatnonzero(counts[r] == FAILED).tolist() for r in rows]
+        texts = [(corpus / paths[r]).read_text(errors="replace") for r in rows]
+        future = client.submit(retry_shard, texts, [[pool[c] for c in cs] for cs in columns], pure=False)
+        pending[future] = (path, rows, columns)
+        pairs += sum(map(len, columns))
+    started = time.perf_counter()
+    recovered = 0
+    with tqdm(total=pairs, desc="retry", unit="run", file=sys.stderr) as bar:
+        for future in as_completed(pending):
+            path, rows, columns = pending.pop(future)
+            result = future.result()
+            if result["compiler"]["version"] != expected_version:
+                raise SystemExit(f"a worker runs LLVM {result['compiler']['version']}, the labels are {expected_version}")
+            with np.load(path) as data:
+                arrays = {key: data[key] for key in data.files}
+            for row, cs, measured in zip(rows, columns, result["counts"]):
+                arrays["counts"][row, cs] = measured
+                recovered += sum(1 for value in measured if value != FAILED)
+            temporary = path.with_name(f".{path.name}.tmp.npz")
+            np.savez_compressed(temporary, **arrays)
+            temporary.replace(path)
+            bar.update(sum(map(len, columns)))
+    return {"failed": pairs, "recovered": recovered, "seconds": round(time.perf_counter() - started, 2)}
+
+
 def cluster_cores(client) -> int:
     return sum(worker["nthreads"] for worker in client.scheduler_info()["workers"].values())
 
@@ -589,6 +653,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="label the packages built so far under <corpus>/.build (before dedupe), without benchmark functions")
     parser.add_argument("--benchmark", type=Path, default=ROOT / "data" / "benchmark", help="with --from-build: hashes to leave out")
     parser.add_argument("--summary", action="store_true", help="print what the folder holds and exit")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="measure every failed (function, list) pair of --out again (after a measurement fix), label nothing new")
     args = parser.parse_args(argv)
 
     store = LabelStore(args.out)
@@ -607,6 +673,14 @@ def main(argv: list[str] | None = None) -> int:
         cores = cluster_cores(client)
         print(f"labels: {cores} worker cores, compiler {compiler['backend']} (LLVM {compiler['version']})", file=sys.stderr)
         index = store.index()
+        if args.retry_failed:
+            if index is None:
+                raise SystemExit(f"no labels in {args.out} to retry")
+            store.check(index, compiler)
+            figures = retry_failed(client, store, args.corpus, compiler["version"])
+            print(f"labels: {figures['recovered']} of {figures['failed']} failed measurements now succeed "
+                  f"({figures['seconds']} s)", file=sys.stderr)
+            return 0
         if index is None:
             opt = find_opt(args.opt or None)
             vocabulary = load_vocabulary(opt)
