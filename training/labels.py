@@ -257,17 +257,7 @@ def label_shard(texts: Sequence[str], pool: Sequence[str]) -> dict:
 def retry_shard(texts: Sequence[str], lists: Sequence[Sequence[str]]) -> dict:
     """A Dask task: each function measured again under its failed lists only (`lists[i]` for `texts[i]`)."""
     optimizer, identity = _worker_optimizer()
-    counts = []
-    for text, passes in zip(texts, lists):
-        function = _function(text)
-        row = [FAILED] * len(passes)
-        if function is not None:
-            for index, pass_list in enumerate(passes):
-                measured = optimizer.measure(function, Candidate(pass_list, "pool"))
-                if measured.ok:
-                    row[index] = measured.count
-        counts.append(row)
-    return {"counts": counts, "compiler": identity}
+    return {"counts": [measure_counts(optimizer, text, passes)[1] for text, passes in zip(texts, lists)], "compiler": identity}
 
 
 def local_search(optimizer: Optimizer, text: str, starts: Sequence[str], space: Sequence[str], steps: int, seed: int) -> dict:
@@ -402,24 +392,27 @@ class LabelStore:
         return 1 + max((int(s["file"].split(".")[0]) for s in index["shards"]), default=-1)
 
     def write_shard(self, number: int, entries: Sequence[dict], result: dict) -> dict:
-        self.shard_dir.mkdir(parents=True, exist_ok=True)
         name = f"{number:05d}.npz"
-        temporary = self.shard_dir / f".{name}.tmp.npz"
-        np.savez_compressed(
-            temporary,
-            counts=result["counts"].astype(np.int32),
-            original=result["original"].astype(np.int32),
-            hash=np.asarray([e["hash"] for e in entries], dtype=str),
-            path=np.asarray([e["path"] for e in entries], dtype=str),
-            pkg=np.asarray([e.get("pkg") or "" for e in entries], dtype=str),
-        )
-        temporary.replace(self.shard_dir / name)
+        self.save_shard(name, {
+            "counts": result["counts"].astype(np.int32),
+            "original": result["original"].astype(np.int32),
+            "hash": np.asarray([e["hash"] for e in entries], dtype=str),
+            "path": np.asarray([e["path"] for e in entries], dtype=str),
+            "pkg": np.asarray([e.get("pkg") or "" for e in entries], dtype=str),
+        })
         index = self.index()
         assert index is not None
         record = {"file": name, "functions": len(entries), "seconds": round(result["seconds"], 3), "compiler": result["compiler"]["backend"]}
         index["shards"].append(record)
         self._write_index(index)
         return record
+
+    def save_shard(self, name: str, arrays: dict[str, np.ndarray]) -> None:
+        """Write (or replace) one shard file atomically: a reader sees the old file or the new one."""
+        self.shard_dir.mkdir(parents=True, exist_ok=True)
+        temporary = self.shard_dir / f".{name}.tmp.npz"
+        np.savez_compressed(temporary, **arrays)
+        temporary.replace(self.shard_dir / name)
 
     def load(self) -> Labels:
         index = self.index()
@@ -523,7 +516,7 @@ def label(client, store: LabelStore, corpus: Path, entries: Sequence[dict], pool
     return {"functions": done_functions, "seconds": round(seconds, 2), "functions_per_s": round(done_functions / seconds, 3) if seconds else 0.0}
 
 
-def retry_failed(client, store: LabelStore, corpus: Path, expected_version: str) -> dict:
+def retry_failed(client, store: LabelStore, index: dict, corpus: Path, expected_version: str) -> dict:
     """Measure every failed (function, list) pair of the folder again and rewrite the shards that change.
 
     A failure is not always the list's fault: a worker killed under load, or a measurement since fixed
@@ -533,9 +526,6 @@ def retry_failed(client, store: LabelStore, corpus: Path, expected_version: str)
     from distributed import as_completed
     from tqdm import tqdm
 
-    index = store.index()
-    if index is None:
-        raise SystemExit(f"no labels in {store.directory}")
     pool = [p["passes"] for p in index["pool"]]
     pending = {}
     pairs = 0
@@ -564,9 +554,7 @@ def retry_failed(client, store: LabelStore, corpus: Path, expected_version: str)
             for row, cs, measured in zip(rows, columns, result["counts"]):
                 arrays["counts"][row, cs] = measured
                 recovered += sum(1 for value in measured if value != FAILED)
-            temporary = path.with_name(f".{path.name}.tmp.npz")
-            np.savez_compressed(temporary, **arrays)
-            temporary.replace(path)
+            store.save_shard(path.name, arrays)
             bar.update(sum(map(len, columns)))
     return {"failed": pairs, "recovered": recovered, "seconds": round(time.perf_counter() - started, 2)}
 
@@ -677,7 +665,7 @@ def main(argv: list[str] | None = None) -> int:
             if index is None:
                 raise SystemExit(f"no labels in {args.out} to retry")
             store.check(index, compiler)
-            figures = retry_failed(client, store, args.corpus, compiler["version"])
+            figures = retry_failed(client, store, index, args.corpus, compiler["version"])
             print(f"labels: {figures['recovered']} of {figures['failed']} failed measurements now succeed "
                   f"({figures['seconds']} s)", file=sys.stderr)
             return 0
