@@ -141,6 +141,12 @@ class RankingProposer(LlamaProposer):
                 return None, why
             return self._scores(prompt), why
 
+    def prompt_scores(self, prompt: list[int]) -> list[float]:
+        """The score of each list for a prompt already tokenized (training checks an export on its own prompts)."""
+        with self._lock:
+            self._ensure_loaded()
+            return self._scores(prompt)
+
     def _scores(self, prompt: list[int]) -> list[float]:
         llm = self._llm
         llm.reset()

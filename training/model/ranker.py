@@ -142,7 +142,7 @@ def load_weights(model, tensors: dict[str, np.ndarray], extra_rows: int) -> None
     names = {gguf_name: tensor for gguf_name, tensor in zip(model.gguf_tensors(), _parameters_in_gguf_order(model))}
     with torch.no_grad():
         for name, parameter in names.items():
-            source = torch.from_numpy(tensors[name])
+            source = torch.tensor(tensors[name])  # a copy: the GGUF reader maps the file read-only
             if name in ("token_embd.weight", "output.weight") and extra_rows:
                 rows = source.mean(0, keepdim=True) + 0.02 * torch.randn(extra_rows, source.shape[1], generator=torch.Generator().manual_seed(0))
                 source = torch.cat([source, rows], 0)
@@ -518,8 +518,17 @@ def cmd_train(args) -> int:
     probe_fixed = stored_order_gains(data.counts[probe], data.oz[probe])
     log(f"evaluations on {len(probe)} validation functions (fixed coreset order there: {probe_fixed})")
 
+    # An exponential moving average of the weights (`--ema`) is what is evaluated and saved: it ranks more
+    # steadily from one evaluation to the next than the last step's weights.
+    averaged = None
+    if args.ema:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(args.ema))
+    kept_model = (lambda: averaged.module) if averaged is not None else (lambda: model)
+
     def evaluate(ids=probe) -> dict:
-        scores = list_scores(model, data, ids, list_ids, pad, device)
+        scores = list_scores(kept_model(), data, ids, list_ids, pad, device)
         gains = budget_gains(scores, data.counts[ids], data.oz[ids])
         return {"step": step, "minutes": round((time.time() - began) / 60, 2), "val_gain": gains}
 
@@ -555,6 +564,8 @@ def cmd_train(args) -> int:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
+        if averaged is not None:
+            averaged.update_parameters(model)
         step += 1
         window.append((rank_loss.item(), count_loss.item()))
         if step % args.log_every == 0:
@@ -567,15 +578,15 @@ def cmd_train(args) -> int:
             history.append(record)
             if best is None or score_of(record) > score_of(best):
                 best = record
-                torch.save({"model": model.state_dict(), "config": config, "step": step}, out / "best.pt")
+                torch.save({"model": kept_model().state_dict(), "config": config, "step": step}, out / "best.pt")
     record = evaluate()
     log("eval " + json.dumps(record))
     history.append(record)
     if best is None or score_of(record) > score_of(best):
         best = record
-        torch.save({"model": model.state_dict(), "config": config, "step": step}, out / "best.pt")
+        torch.save({"model": kept_model().state_dict(), "config": config, "step": step}, out / "best.pt")
     state = torch.load(out / "best.pt", map_location=device, weights_only=False)
-    model.load_state_dict(state["model"])
+    kept_model().load_state_dict(state["model"])
     step = state["step"]
     best = evaluate(data.val_ids)
     log("best checkpoint on all validation functions: " + json.dumps(best))
@@ -587,6 +598,28 @@ def cmd_train(args) -> int:
 
 
 # --------------------------------------------------------------------------------------------- export
+
+
+def gguf_gains(path: Path, data: RankData, ids: np.ndarray, names: Sequence[str], threads: int) -> dict[int, float] | None:
+    """Gains on `ids` of a ranking GGUF as llama.cpp runs it (its stored list order and `top`), read from the
+    labels (`names`: the list of each column of `data.counts`); None when it ranks other lists."""
+    from lsp_server.model import load_proposer
+    from lsp_server.model.ranking import blended_order
+
+    proposer = load_proposer(path, threads=threads)
+    try:
+        lists = getattr(proposer, "lists", None)
+        if lists is None or sorted(lists) != sorted(names):
+            return None
+        columns = [list(names).index(text) for text in lists]
+        scores = np.zeros((len(ids), len(lists)), dtype=np.float32)
+        for row, index in enumerate(ids):
+            raw = proposer.prompt_scores(data.sequence(int(index))[: data.prompt_len[int(index)]].tolist())
+            for rank, position in enumerate(blended_order(raw, proposer.top)):
+                scores[row, position] = -rank
+    finally:
+        proposer.close()
+    return budget_gains(scores, data.counts[ids][:, columns], data.oz[ids])
 
 
 def cmd_export(args) -> int:
@@ -651,15 +684,18 @@ def cmd_export(args) -> int:
         top1 = top3 = 0
         for row, index in enumerate(ids):
             prompt = data.sequence(int(index))[: data.prompt_len[int(index)]].tolist()
-            with proposer._lock:
-                proposer._ensure_loaded()
-                got = np.asarray(proposer._scores(prompt))
+            got = np.asarray(proposer.prompt_scores(prompt))
             want = torch_scores[row]
             top1 += int(got.argmax() == want.argmax())
             top3 += set(np.argsort(-got)[:3]) == set(np.argsort(-want)[:3])
         proposer.close()
         report[kind] = {"functions": len(ids), "same_top_list": round(top1 / max(len(ids), 1), 3), "same_top3": round(top3 / max(len(ids), 1), 3)}
         log(f"{kind}: llama.cpp and PyTorch agree on the top list for {top1}/{len(ids)} validation functions, on the top 3 for {top3}")
+    # The file as shipped (Q8_0, through llama.cpp) against the model it would replace, on the same functions.
+    report["exported_llama_cpp"] = gguf_gains(out, data, data.val_ids, lists, args.threads)
+    incumbent = resolve(args.incumbent) if args.incumbent else None
+    report["incumbent"] = gguf_gains(incumbent, data, data.val_ids, lists, args.threads) if incumbent and incumbent.exists() else None
+    log(f"held out, through llama.cpp: this export {report['exported_llama_cpp']}, the shipped model ({incumbent}) {report['incumbent']}")
     write_json(run / "export.json", report)
     return 0
 
@@ -712,12 +748,15 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--eval-functions", type=int, default=600, help="validation functions per evaluation during training (0: all)")
     train.add_argument("--log-every", type=int, default=10)
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--ema", type=float, default=0.0, help="evaluate and keep an exponential moving average of the weights with this decay (0: the weights as trained)")
     train.set_defaults(func=cmd_train)
     export = steps.add_parser("export")
     export.add_argument("--run", type=Path, default=RANK / "run")
     export.add_argument("--out", type=Path, default=RANK / "passpilot.gguf")
     export.add_argument("--name", default="passpilot-rank")
     export.add_argument("--check", type=int, default=40)
+    export.add_argument("--incumbent", default=str(ROOT / "models" / "passpilot.gguf"),
+                        help="the shipped model, measured on the same held-out functions ('' : none)")
     export.add_argument("--threads", type=int, default=2)
     export.set_defaults(func=cmd_export)
     args = parser.parse_args(argv)
