@@ -1,0 +1,162 @@
+"""How much a better choice of ONE list could gain at budget 1 on the public benchmark, and where the model's
+first pick stands in that room.
+
+    .venv/bin/python scripts/bench_room.py [--rows docs/bench/ranking/model-b1-nall.json]
+
+Every benchmark function is measured under every list the shipped model ranks and the levels (`training.labels
+--lists training/model/ranking-lists.txt` on `data/benchmark`, into `data/benchmark-room-labels/`: a label
+folder of the benchmark, for this diagnostic only; never give it to a training step). From those counts it
+prints, under -Oz in total: the coreset's first list alone; the best single list in hindsight (chosen on the
+benchmark itself: no fixed first list can do better); a perfect choice of one coreset list, and of one of all
+the lists, per function; and the model's first pick as a `bench_ranking.py` run recorded it (`--rows`: the
+`model` configuration at budget 1). Then the same by package and by function size, and how much of the room
+the largest functions hold. Nothing here chooses anything the product uses.
+
+Writes `docs/bench/ranking/room.json`: the figures and one row per function (file, -Oz, the coreset's first
+list, the model's pick, the best list and its count).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from training.coreset import as_costs  # noqa: E402
+from training.labels import LabelStore, read_coreset  # noqa: E402
+
+SIZES = ((0, 50), (50, 200), (200, 1000), (1000, None))
+
+
+def checked_text(passes: str) -> str:
+    """A list as written, without the `no-verify-fixpoint` option the vocabulary check adds to `instcombine`."""
+    text = re.sub(r";?no-verify-fixpoint", "", passes or "").replace("<;", "<")
+    return text.replace("<>", "")
+
+
+def gain(counts: np.ndarray, oz: np.ndarray) -> float:
+    """Percent under -Oz in total, -Oz always measured beside."""
+    return round(100 * float(oz.sum() - np.minimum(counts, oz).sum()) / float(oz.sum()), 2)
+
+
+def room(labels, coreset: list[str], bench_rows: list[dict] | None) -> dict:
+    """The figures and per-function rows of the module docstring, from a benchmark label folder, the coreset's
+    lists, and the rows of a `passpilot bench --json` run of the model at budget 1 (None: no model column)."""
+    usable = labels.usable()
+    costs = as_costs(labels.counts[usable])
+    oz = labels.oz[usable].astype(np.int64)
+    paths = [p for p, keep in zip(labels.paths, usable) if keep]
+    pkgs = np.asarray([p for p, keep in zip(labels.pkgs, usable) if keep])
+    pool = labels.pool
+    coreset_columns = [pool.index(text) for text in coreset]
+    first = costs[:, coreset_columns[0]]
+    best_column = costs.argmin(axis=1)
+    best = costs[np.arange(len(oz)), best_column]
+
+    model = picks = None
+    if bench_rows is not None:
+        by_file = {row["file"]: row for row in bench_rows}
+        plain_pool = [checked_text(text) for text in pool]
+        picks = []
+        for path in paths:
+            predicted = (by_file.get(path) or {}).get("predicted") or {}
+            text = checked_text(predicted.get("passes", ""))
+            picks.append(plain_pool.index(text) if text in plain_pool else -1)
+        picks = np.asarray(picks, dtype=np.int64)
+        # No pick (the model gave none, or a list outside the pool): -Oz alone, as the engine would do.
+        model = np.where(picks >= 0, costs[np.arange(len(oz)), np.maximum(picks, 0)], oz)
+
+    singles = [gain(costs[:, column], oz) for column in range(len(pool))]
+    hindsight = int(np.argmax(singles))
+    report = {
+        "functions": int(len(oz)), "oz_total": int(oz.sum()), "lists": len(pool),
+        "coreset_first": gain(first, oz),
+        "coreset_order": {str(k): gain(costs[:, coreset_columns[:k]].min(axis=1), oz) for k in (1, 3, 10, 30)},
+        "best_single_list_in_hindsight": {"gain": singles[hindsight], "passes": pool[hindsight]},
+        "perfect_choice_of_one_coreset_list": gain(costs[:, coreset_columns].min(axis=1), oz),
+        "perfect_choice_of_one_list": gain(best, oz),
+        "model_first_pick": None if model is None else gain(model, oz),
+        "model_picks_found": None if picks is None else int((picks >= 0).sum()),
+    }
+    groups = {f"package {name}": pkgs == name for name in sorted(set(pkgs))}
+    for low, high in SIZES:
+        groups[f"-Oz size {low}-{high or '…'}"] = (oz >= low) & (oz < (high or np.iinfo(np.int64).max))
+    report["groups"] = {
+        name: {"functions": int(mask.sum()), "oz_total": int(oz[mask].sum()), "coreset_first": gain(first[mask], oz[mask]),
+               "model_first_pick": None if model is None else gain(model[mask], oz[mask]), "perfect": gain(best[mask], oz[mask])}
+        for name, mask in groups.items() if mask.any()
+    }
+    headroom = np.minimum(first, oz) - np.minimum(best, oz)
+    order = np.argsort(-headroom, kind="stable")
+    held = np.cumsum(headroom[order])
+    total = int(headroom.sum())
+    report["room_over_coreset_first"] = {
+        "functions": int((headroom > 0).sum()), "instructions": total,
+        "share_held_by_largest": {str(n): round(float(held[n - 1]) / max(total, 1), 3) for n in (10, 50, 200) if n <= len(held)},
+        "one_point_is": int(round(oz.sum() / 100)),
+    }
+    report["rows"] = [
+        {"file": paths[i], "oz": int(oz[i]), "coreset_first": int(first[i]),
+         "model_pick": None if model is None else int(model[i]), "best": int(best[i]), "best_passes": pool[best_column[i]]}
+        for i in order
+    ]
+    return report
+
+
+def print_report(report: dict) -> None:
+    hindsight = report["best_single_list_in_hindsight"]
+    print(f"{report['functions']} benchmark functions, -Oz total {report['oz_total']}, {report['lists']} lists; at budget 1, under -Oz in total:")
+    print(f"  the coreset's first list               {report['coreset_first']:6.2f}%")
+    print(f"  the best single list in hindsight      {hindsight['gain']:6.2f}%  ({hindsight['passes'][:70]}…)")
+    if report["model_first_pick"] is not None:
+        print(f"  the model's first pick ({report['model_picks_found']} of {report['functions']} in the pool) {report['model_first_pick']:6.2f}%")
+    print(f"  a perfect choice of one coreset list   {report['perfect_choice_of_one_coreset_list']:6.2f}%")
+    print(f"  a perfect choice of one of all {report['lists']}      {report['perfect_choice_of_one_list']:6.2f}%")
+    print(f"  the coreset's order at budgets 1/3/10/30 (for scale): {report['coreset_order']}")
+    print(f"  {'group':<24} {'functions':>9} {'-Oz':>7} {'coreset 1st':>11} {'model':>7} {'perfect':>8}")
+    for name, row in report["groups"].items():
+        model_text = "-" if row["model_first_pick"] is None else f"{row['model_first_pick']:.2f}"
+        print(f"  {name:<24} {row['functions']:>9} {row['oz_total']:>7} {row['coreset_first']:>11.2f} {model_text:>7} {row['perfect']:>8.2f}")
+    headroom = report["room_over_coreset_first"]
+    print(f"  room over the coreset's first list: {headroom['instructions']} instructions on {headroom['functions']} functions "
+          f"(1 point = {headroom['one_point_is']}); the 10 / 50 / 200 functions with the most hold "
+          + " / ".join(f"{share:.0%}" for share in headroom["share_held_by_largest"].values()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--benchmark", type=Path, default=ROOT / "data" / "benchmark")
+    parser.add_argument("--labels", type=Path, default=ROOT / "data" / "benchmark-room-labels")
+    parser.add_argument("--lists", type=Path, default=ROOT / "training" / "model" / "ranking-lists.txt")
+    parser.add_argument("--coreset", type=Path, default=ROOT / "models" / "coreset.txt")
+    parser.add_argument("--rows", type=Path, default=ROOT / "docs" / "bench" / "ranking" / "model-b1-nall.json",
+                        help="a `passpilot bench --json` run of the model at budget 1 (its predicted first pick per function)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench" / "ranking" / "room.json")
+    args = parser.parse_args(argv)
+
+    # Resumable: a rerun measures only what the folder lacks.
+    command = [sys.executable, "-m", "training.labels", "--corpus", str(args.benchmark), "--out", str(args.labels), "--lists",
+               str(args.lists), "--coreset", str(args.coreset), "--max-instructions", "1000000", "--workers", str(args.workers)]
+    if subprocess.run(command, cwd=ROOT, check=False).returncode != 0:
+        sys.exit(f"labelling failed: {' '.join(command)}")
+    labels = LabelStore(args.labels).load()
+    bench_rows = json.loads(args.rows.read_text())["functions"] if args.rows.exists() else None
+    report = room(labels, read_coreset(args.coreset), bench_rows)
+    print_report(report)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"wrote {args.out} (rows: functions by room over the coreset's first list, largest first)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
