@@ -1,26 +1,28 @@
-"""How much a better choice of ONE list could gain at budget 1 on the public benchmark, and where the model's
-first pick stands in that room.
+"""How much a better choice of ONE list could gain at budget 1, and where the model's first pick stands in
+that room: on the public benchmark, or on any labelled corpus (the held-out training packages, say).
 
-    .venv/bin/python scripts/bench_room.py [--rows docs/bench/ranking/model-b1-nall.json]
+    .venv/bin/python scripts/bench_room.py                       # the public benchmark
+    .venv/bin/python scripts/bench_room.py --corpus data/corpus --labels data/labels-val --max-instructions 1000 \
+        --out docs/bench/ranking/room-heldout.json               # the corpus built for the 8 held-out packages
 
-Every benchmark function is measured under every list the shipped model ranks and the levels (`training.labels
---lists training/model/ranking-lists.txt` on `data/benchmark`, into `data/benchmark-room-labels/`: a label
-folder of the benchmark, for this diagnostic only; never give it to a training step). From those counts it
-prints, under -Oz in total: the coreset's first list alone; the best single list in hindsight (chosen on the
-benchmark itself: no fixed first list can do better); a perfect choice of one coreset list, and of one of all
-the lists, per function; and the model's first pick as a `bench_ranking.py` run recorded it (`--rows`: the
-`model` configuration at budget 1). Then the same by package and by function size, and how much of the room
-the largest functions hold. Nothing here chooses anything the product uses.
+Every function is measured under every list the shipped model ranks and the levels (`training.labels --lists
+training/model/ranking-lists.txt`, resumable; for the benchmark into `data/benchmark-room-labels/`, a label
+folder for this diagnostic only: never give it to a training step). The model (`--model`, the shipped one by
+default) picks its first list for every function as the engine's `model` source does (its best-scored list
+when `passpilot.ranking.top` is 1). It prints, under -Oz in total: the coreset's first list alone; the best
+single list in hindsight (chosen on these functions themselves: no fixed first list can do better); the
+model's first pick; a perfect choice of one coreset list, and of one of all the lists, per function; then the
+same by package and by size, and how much of the room the functions with the most hold. Nothing here chooses
+anything the product uses.
 
-Writes `docs/bench/ranking/room.json`: the figures and one row per function (file, -Oz, the coreset's first
-list, the model's pick, the best list and its count).
+Writes `--out` (`docs/bench/ranking/room.json`): the figures and one row per function (file, -Oz, the
+coreset's first list, the model's pick, the best count and the index of its list in `pool`), largest room first.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -36,10 +38,21 @@ from training.labels import LabelStore, read_coreset  # noqa: E402
 SIZES = ((0, 50), (50, 200), (200, 1000), (1000, None))
 
 
-def checked_text(passes: str) -> str:
-    """A list as written, without the `no-verify-fixpoint` option the vocabulary check adds to `instcombine`."""
-    text = re.sub(r";?no-verify-fixpoint", "", passes or "").replace("<;", "<")
-    return text.replace("<>", "")
+def model_picks(model: Path, corpus: Path, paths: list[str], pool: list[str], threads: int) -> np.ndarray:
+    """The pool column of the model's first list for each function (-1: no answer, or a list outside the pool)."""
+    from lsp_server.model import load_proposer
+    from lsp_server.model.ranking import blended_order
+
+    proposer = load_proposer(model, threads=threads)
+    try:
+        picks = []
+        for path in paths:
+            scores, _ = proposer.scores((corpus / path).read_text())
+            first = None if scores is None else proposer.lists[blended_order(scores, proposer.top)[0]]
+            picks.append(pool.index(first) if first in pool else -1)
+    finally:
+        proposer.close()
+    return np.asarray(picks, dtype=np.int64)
 
 
 def gain(counts: np.ndarray, oz: np.ndarray) -> float:
@@ -47,10 +60,12 @@ def gain(counts: np.ndarray, oz: np.ndarray) -> float:
     return round(100 * float(oz.sum() - np.minimum(counts, oz).sum()) / float(oz.sum()), 2)
 
 
-def room(labels, coreset: list[str], bench_rows: list[dict] | None) -> dict:
-    """The figures and per-function rows of the module docstring, from a benchmark label folder, the coreset's
-    lists, and the rows of a `passpilot bench --json` run of the model at budget 1 (None: no model column)."""
+def room(labels, coreset: list[str], picks: np.ndarray | None) -> dict:
+    """The figures and per-function rows of the module docstring, from a label folder, the coreset's lists and
+    the model's pick for each usable row (`model_picks`; None: no model column)."""
     usable = labels.usable()
+    if picks is not None and len(picks) != int(usable.sum()):
+        raise ValueError(f"{len(picks)} picks for {int(usable.sum())} usable rows")
     costs = as_costs(labels.counts[usable])
     oz = labels.oz[usable].astype(np.int64)
     paths = [p for p, keep in zip(labels.paths, usable) if keep]
@@ -61,16 +76,8 @@ def room(labels, coreset: list[str], bench_rows: list[dict] | None) -> dict:
     best_column = costs.argmin(axis=1)
     best = costs[np.arange(len(oz)), best_column]
 
-    model = picks = None
-    if bench_rows is not None:
-        by_file = {row["file"]: row for row in bench_rows}
-        plain_pool = [checked_text(text) for text in pool]
-        picks = []
-        for path in paths:
-            predicted = (by_file.get(path) or {}).get("predicted") or {}
-            text = checked_text(predicted.get("passes", ""))
-            picks.append(plain_pool.index(text) if text in plain_pool else -1)
-        picks = np.asarray(picks, dtype=np.int64)
+    model = None
+    if picks is not None:
         # No pick (the model gave none, or a list outside the pool): -Oz alone, as the engine would do.
         model = np.where(picks >= 0, costs[np.arange(len(oz)), np.maximum(picks, 0)], oz)
 
@@ -105,15 +112,24 @@ def room(labels, coreset: list[str], bench_rows: list[dict] | None) -> dict:
     }
     report["rows"] = [
         {"file": paths[i], "oz": int(oz[i]), "coreset_first": int(first[i]),
-         "model_pick": None if model is None else int(model[i]), "best": int(best[i]), "best_passes": pool[best_column[i]]}
+         "model_pick": None if model is None else int(model[i]), "best": int(best[i]), "best_list": int(best_column[i])}
         for i in order
     ]
+    report["pool"] = list(pool)  # `best_list` of a row is an index into these
     return report
+
+
+def write_report(path: Path, report: dict) -> None:
+    """The figures indented, then one line per function row: readable, and small enough to keep in git."""
+    figures = json.dumps({key: value for key, value in report.items() if key != "rows"}, indent=1)
+    rows = ",\n".join("  " + json.dumps(row) for row in report["rows"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(figures[:-2] + ',\n "rows": [\n' + rows + "\n ]\n}\n")
 
 
 def print_report(report: dict) -> None:
     hindsight = report["best_single_list_in_hindsight"]
-    print(f"{report['functions']} benchmark functions, -Oz total {report['oz_total']}, {report['lists']} lists; at budget 1, under -Oz in total:")
+    print(f"{report['functions']} functions, -Oz total {report['oz_total']}, {report['lists']} lists; at budget 1, under -Oz in total:")
     print(f"  the coreset's first list               {report['coreset_first']:6.2f}%")
     print(f"  the best single list in hindsight      {hindsight['gain']:6.2f}%  ({hindsight['passes'][:70]}…)")
     if report["model_first_pick"] is not None:
@@ -133,27 +149,29 @@ def print_report(report: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--benchmark", type=Path, default=ROOT / "data" / "benchmark")
+    parser.add_argument("--corpus", type=Path, default=ROOT / "data" / "benchmark", help="a corpus folder (manifest.jsonl)")
     parser.add_argument("--labels", type=Path, default=ROOT / "data" / "benchmark-room-labels")
     parser.add_argument("--lists", type=Path, default=ROOT / "training" / "model" / "ranking-lists.txt")
     parser.add_argument("--coreset", type=Path, default=ROOT / "models" / "coreset.txt")
-    parser.add_argument("--rows", type=Path, default=ROOT / "docs" / "bench" / "ranking" / "model-b1-nall.json",
-                        help="a `passpilot bench --json` run of the model at budget 1 (its predicted first pick per function)")
+    parser.add_argument("--model", default=str(ROOT / "models" / "passpilot.gguf"), help="a ranking GGUF ('none': no model column)")
+    parser.add_argument("--max-instructions", type=int, default=1_000_000, help="skip larger functions (as `training.labels`)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="llama.cpp threads")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench" / "ranking" / "room.json")
     args = parser.parse_args(argv)
 
     # Resumable: a rerun measures only what the folder lacks.
-    command = [sys.executable, "-m", "training.labels", "--corpus", str(args.benchmark), "--out", str(args.labels), "--lists",
-               str(args.lists), "--coreset", str(args.coreset), "--max-instructions", "1000000", "--workers", str(args.workers)]
+    command = [sys.executable, "-m", "training.labels", "--corpus", str(args.corpus), "--out", str(args.labels), "--lists",
+               str(args.lists), "--coreset", str(args.coreset), "--max-instructions", str(args.max_instructions),
+               "--workers", str(args.workers)]
     if subprocess.run(command, cwd=ROOT, check=False).returncode != 0:
         sys.exit(f"labelling failed: {' '.join(command)}")
     labels = LabelStore(args.labels).load()
-    bench_rows = json.loads(args.rows.read_text())["functions"] if args.rows.exists() else None
-    report = room(labels, read_coreset(args.coreset), bench_rows)
+    paths = [path for path, keep in zip(labels.paths, labels.usable()) if keep]
+    picks = None if args.model == "none" else model_picks(Path(args.model), args.corpus, paths, labels.pool, args.threads)
+    report = room(labels, read_coreset(args.coreset), picks)
     print_report(report)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    write_report(args.out, report)
     print(f"wrote {args.out} (rows: functions by room over the coreset's first list, largest first)")
     return 0
 

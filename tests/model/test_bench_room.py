@@ -1,7 +1,8 @@
-"""scripts/bench_room.py: the room at budget 1 read from a benchmark label folder and a bench run's rows."""
+"""scripts/bench_room.py: the model's first picks through llama.cpp, and the room at budget 1 read from a label folder."""
 
 from __future__ import annotations
 
+import json
 import runpy
 from pathlib import Path
 
@@ -16,8 +17,8 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_room.py"
 
 
 @pytest.fixture(scope="module")
-def room():
-    return runpy.run_path(str(SCRIPT))["room"]  # a script, not a package: its functions, without running main
+def script():
+    return runpy.run_path(str(SCRIPT))  # a script, not a package: its functions, without running main
 
 
 def _labels() -> Labels:
@@ -34,14 +35,9 @@ def _labels() -> Labels:
                   compiler={})
 
 
-def test_room_compares_the_coreset_first_the_model_pick_and_a_perfect_choice(room):
-    rows = [  # the model's picks as a bench run records them: checked text, with InstCombine's option added
-        {"file": "a/1.ll", "predicted": {"passes": "module(sroa,instcombine<no-verify-fixpoint>)"}},
-        {"file": "a/2.ll", "predicted": {"passes": "module(gvn)"}},
-        {"file": "b/3.ll", "predicted": {"passes": "module(licm)"}},  # not in the pool: -Oz alone
-        {"file": "b/4.ll", "predicted": None},
-    ]
-    report = room(_labels(), ["module(sroa,instcombine)", "module(gvn)"], rows)
+def test_room_compares_the_coreset_first_the_model_pick_and_a_perfect_choice(script):
+    # the model's picks: the instcombine list, gvn, and twice no pick in the pool (-Oz alone)
+    report = script["room"](_labels(), ["module(sroa,instcombine)", "module(gvn)"], np.array([1, 2, -1, -1]))
     oz = 10 + 100 + 300 + 20
     assert report["oz_total"] == oz
     assert report["coreset_first"] == round(100 * (2 + 0 + 0 + 0) / oz, 2)
@@ -54,10 +50,33 @@ def test_room_compares_the_coreset_first_the_model_pick_and_a_perfect_choice(roo
     assert report["groups"]["-Oz size 200-1000"]["functions"] == 1
     assert report["room_over_coreset_first"]["instructions"] == 10 + 50
     assert [row["file"] for row in report["rows"]][:2] == ["b/3.ll", "a/2.ll"]  # largest room first
-    assert report["rows"][0]["best_passes"] == "module(dce)"
+    assert report["pool"][report["rows"][0]["best_list"]] == "module(dce)"
+    assert report["lists"] == 4
+    with pytest.raises(ValueError):
+        script["room"](_labels(), ["module(gvn)"], np.array([1, 2]))
 
 
-def test_without_a_bench_run_there_is_no_model_column(room):
-    report = room(_labels(), ["module(sroa,instcombine)"], None)
+def test_without_a_model_there_is_no_model_column_and_the_report_reads_back(script, tmp_path):
+    report = script["room"](_labels(), ["module(sroa,instcombine)"], None)
     assert report["model_first_pick"] is None and report["rows"][0]["model_pick"] is None
     assert report["coreset_order"]["30"] == report["coreset_first"]
+    script["write_report"](tmp_path / "room.json", report)
+    assert json.loads((tmp_path / "room.json").read_text()) == report
+
+
+def test_model_picks_are_the_lists_the_model_source_leads_with(script, tmp_path):
+    from lsp_server.model import load_proposer
+
+    from .test_ranking import FUNCTION, _ranking_gguf
+
+    stored = ["module(gvn)", "module(sroa)", "module(instcombine)"]
+    path = _ranking_gguf(tmp_path, stored, top=1)
+    (tmp_path / "a.ll").write_text(FUNCTION)
+    (tmp_path / "b.ll").write_text(FUNCTION.replace("add", "mul"))
+    proposer = load_proposer(path, threads=1)
+    firsts = [proposer.rank((tmp_path / name).read_text())[0].passes for name in ("a.ll", "b.ll")]
+    proposer.close()
+    pool = [OZ, *reversed(stored)]  # the label folder's own column order
+    assert script["model_picks"](path, tmp_path, ["a.ll", "b.ll"], pool, 1).tolist() == [pool.index(first) for first in firsts]
+    without = [text for text in pool if text != firsts[0]]  # the first function's pick is not in this pool: no pick
+    assert script["model_picks"](path, tmp_path, ["a.ll"], without, 1).tolist() == [-1]
