@@ -331,6 +331,10 @@ class RankData:
     def sequence(self, index: int) -> np.ndarray:
         return self.tokens[self.start[index] : self.start[index] + self.length[index]]
 
+    def prompt(self, index: int) -> list[int]:
+        """The prompt tokens of one function, up to `<|passes|>`: what the runtime gives llama.cpp."""
+        return self.sequence(index)[: self.prompt_len[index]].tolist()
+
 
 def hold_out_packages(data: RankData, packages: str) -> None:
     """Validate on whole packages (comma-separated) the model never sees, the shift the benchmark has; "" keeps
@@ -604,7 +608,6 @@ def gguf_gains(path: Path, data: RankData, ids: np.ndarray, names: Sequence[str]
     """Gains on `ids` of a ranking GGUF as llama.cpp runs it (its stored list order and `top`), read from the
     labels (`names`: the list of each column of `data.counts`); None when it ranks other lists."""
     from lsp_server.model import load_proposer
-    from lsp_server.model.ranking import blended_order
 
     proposer = load_proposer(path, threads=threads)
     try:
@@ -612,14 +615,11 @@ def gguf_gains(path: Path, data: RankData, ids: np.ndarray, names: Sequence[str]
         if lists is None or sorted(lists) != sorted(names):
             return None
         columns = [list(names).index(text) for text in lists]
-        scores = np.zeros((len(ids), len(lists)), dtype=np.float32)
-        for row, index in enumerate(ids):
-            raw = proposer.prompt_scores(data.sequence(int(index))[: data.prompt_len[int(index)]].tolist())
-            for rank, position in enumerate(blended_order(raw, proposer.top)):
-                scores[row, position] = -rank
+        raw = np.asarray([proposer.prompt_scores(data.prompt(int(index))) for index in ids], dtype=np.float32)
+        top = proposer.top
     finally:
         proposer.close()
-    return budget_gains(scores, data.counts[ids][:, columns], data.oz[ids])
+    return budget_gains(blended_scores(raw, top), data.counts[ids][:, columns], data.oz[ids])
 
 
 def cmd_export(args) -> int:
@@ -683,8 +683,7 @@ def cmd_export(args) -> int:
         proposer = load_proposer(path, threads=args.threads)
         top1 = top3 = 0
         for row, index in enumerate(ids):
-            prompt = data.sequence(int(index))[: data.prompt_len[int(index)]].tolist()
-            got = np.asarray(proposer.prompt_scores(prompt))
+            got = np.asarray(proposer.prompt_scores(data.prompt(int(index))))
             want = torch_scores[row]
             top1 += int(got.argmax() == want.argmax())
             top3 += set(np.argsort(-got)[:3]) == set(np.argsort(-want)[:3])
